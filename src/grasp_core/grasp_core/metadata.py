@@ -1,0 +1,98 @@
+"""Model metadata that travels inside every ONNX file the stack ships.
+
+Serving must never guess how a network was trained: the input size, how inputs were
+normalised, how many angle bins the angle maps use, the width scale and the class names are
+written into the ONNX file's ``metadata_props`` under one key at export and read back by the
+predictor, which checks them against the graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+METADATA_KEY = "grasp_stack"
+
+ARCHITECTURES = ("grconvnet", "ggcnn2", "ssg")
+MODALITIES = {"rgbd": 4, "depth": 1, "rgb": 3}
+
+
+class MetadataError(ValueError):
+    """The model's metadata is missing, malformed or contradicts the graph."""
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How network inputs are made from metric depth and 8-bit RGB.
+
+    The single definition shared by training, export and serving (grasp_core.preprocess
+    applies it). Depth, m: minus its mean over the valid pixels of the network input, then
+    clipped to +/- depth_clip_m. RGB: times rgb_scale (8-bit -> 0..1), then minus the mean
+    of the image when rgb_centre is true.
+    """
+
+    depth_clip_m: float = 1.0
+    rgb_scale: float = 1.0 / 255.0
+    rgb_centre: bool = True
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What serving needs to know about a network. Sizes in px of the network input.
+
+    architecture: one of ARCHITECTURES. input_size: (height, width). modality: key of
+    MODALITIES, fixing the channel count and order (RGB then depth for 'rgbd').
+    angle_bins: N angle-map pairs (004_b952421ab3ddfc5d.txt), 1 for classic GR-ConvNet.
+    width_scale: px at the network input per unit of the width map (the map is in 0..1).
+    classes: class names in output order; empty for class-agnostic models.
+    """
+
+    architecture: str
+    input_size: tuple[int, int]
+    modality: str = "rgbd"
+    angle_bins: int = 1
+    width_scale: float = 150.0
+    classes: tuple[str, ...] = ()
+    normalization: Normalization = field(default_factory=Normalization)
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise MetadataError(
+                f"architecture {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}"
+            )
+        if self.modality not in MODALITIES:
+            raise MetadataError(f"modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
+        if len(self.input_size) != 2 or min(self.input_size) <= 0:
+            raise MetadataError(f"input_size must be (height, width) > 0, got {self.input_size}")
+        if self.angle_bins < 1:
+            raise MetadataError(f"angle_bins must be >= 1, got {self.angle_bins}")
+        if self.width_scale <= 0:
+            raise MetadataError(f"width_scale must be > 0 px, got {self.width_scale}")
+
+    @property
+    def channels(self) -> int:
+        """Number of input channels implied by the modality."""
+        return MODALITIES[self.modality]
+
+    def to_json(self) -> str:
+        """Serialise for ``metadata_props[METADATA_KEY]``."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelMetadata:
+        """Parse what ``to_json`` wrote; raises MetadataError on anything else."""
+        try:
+            raw = json.loads(text)
+            return cls(
+                architecture=raw["architecture"],
+                input_size=tuple(int(x) for x in raw["input_size"]),
+                modality=raw["modality"],
+                angle_bins=int(raw["angle_bins"]),
+                width_scale=float(raw["width_scale"]),
+                classes=tuple(str(c) for c in raw.get("classes", ())),
+                normalization=Normalization(**raw.get("normalization", {})),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            if isinstance(err, MetadataError):
+                raise
+            raise MetadataError(f"model metadata under {METADATA_KEY!r} is malformed: {err}") from err
