@@ -92,7 +92,9 @@ class ModelMetadata:
                 classes=tuple(str(c) for c in raw.get("classes", ())),
                 normalization=Normalization(**raw.get("normalization", {})),
             )
+        except MetadataError:
+            raise
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            if isinstance(err, MetadataError):
-                raise
-            raise MetadataError(f"model metadata under {METADATA_KEY!r} is malformed: {err}") from err
+            raise MetadataError(
+                f"model metadata under {METADATA_KEY!r} is malformed: {err}"
+            ) from err
