@@ -1,0 +1,227 @@
+"""ONNX Runtime serving: one call from an RGB-D frame to ranked image grasps.
+
+The predictor reads everything it needs to know about a network (input size, modality,
+normalisation, angle bins, width scale, classes) from the metadata inside the ONNX file,
+checks it against the graph, asks for the best execution provider this onnxruntime build
+has, warms the session up and then reuses its input and output buffers on every frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from grasp_core.grasp import ImageGrasp
+from grasp_core.metadata import METADATA_KEY, MetadataError, ModelMetadata
+from grasp_core.postprocess import DecodedMaps, PostprocessParams, decode_maps, grasps_from_maps
+from grasp_core.preprocess import DEFAULT_DEPTH_SCALE_M, CropResize, make_input
+
+PROVIDER_PRIORITY = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+"""Execution providers in the order the predictor prefers them."""
+
+INPUT_NAME = "input"
+OUTPUT_NAMES = ("quality", "cos2theta", "sin2theta", "width")
+"""Graph names of pixel-wise models: input (B, C, H, W); each output (B, N, H, W)."""
+
+
+class ModelFileError(RuntimeError):
+    """The model file is missing or is not a loadable ONNX model."""
+
+
+def choose_providers(
+    requested: Sequence[str] | None = None, available: Sequence[str] | None = None
+) -> list[str]:
+    """Providers to ask ONNX Runtime for, best first.
+
+    requested: names in the caller's order of preference (default PROVIDER_PRIORITY); short
+    names ('cuda', 'tensorrt', 'cpu') are accepted. Only providers this onnxruntime build
+    has are kept, and CPU is always appended as the last resort.
+    """
+    available = list(ort.get_available_providers() if available is None else available)
+    aliases = {p.removesuffix("ExecutionProvider").lower(): p for p in PROVIDER_PRIORITY}
+    chosen: list[str] = []
+    for name in requested or PROVIDER_PRIORITY:
+        full = aliases.get(name.lower(), name)
+        if full in available and full not in chosen:
+            chosen.append(full)
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def _open_session(
+    path: Path, providers: list[str], options: ort.SessionOptions
+) -> ort.InferenceSession:
+    """Create the session, dropping providers that fail to initialise (a TensorRT build
+    without libnvinfer, a CUDA build on a machine without a GPU) one by one."""
+    errors: list[str] = []
+    for first in range(len(providers)):
+        try:
+            return ort.InferenceSession(str(path), options, providers=providers[first:])
+        except Exception as err:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
+            errors.append(f"{providers[first]}: {err}")
+    raise ModelFileError(
+        f"{path} is not a loadable ONNX model ({errors[-1]}); re-export it with "
+        "`python -m grasp_learning.export` or pass another --model"
+    )
+
+
+def read_metadata(session: ort.InferenceSession, path: Path) -> ModelMetadata:
+    """The ModelMetadata stored in the session's model, checked against its graph."""
+    props = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise MetadataError(
+            f"{path} carries no {METADATA_KEY!r} metadata: export it with grasp_learning's "
+            "export_onnx, which writes input size, normalisation and angle bins into the file"
+        )
+    metadata = ModelMetadata.from_json(props[METADATA_KEY])
+    check_graph(metadata, session, path)
+    return metadata
+
+
+def _fixed(dim: object) -> int | None:
+    return dim if isinstance(dim, int) else None
+
+
+def check_graph(metadata: ModelMetadata, session: ort.InferenceSession, path: Path) -> None:
+    """Raise MetadataError where the metadata contradicts the graph's inputs or outputs."""
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    if INPUT_NAME not in inputs:
+        raise MetadataError(f"{path} has inputs {list(inputs)}; expected one named {INPUT_NAME!r}")
+    shape = inputs[INPUT_NAME]
+    expected = (None, metadata.channels, *metadata.input_size)
+    for axis, (got, want) in enumerate(zip(shape[1:], expected[1:], strict=True), start=1):
+        if _fixed(got) is not None and got != want:
+            raise MetadataError(
+                f"{path}: metadata says input {list(expected[1:])} (C, H, W) for modality "
+                f"{metadata.modality!r} but the graph's input axis {axis} is {got}: "
+                "the metadata does not belong to this graph; re-export the model"
+            )
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    missing = [name for name in OUTPUT_NAMES if name not in outputs]
+    if missing:
+        raise MetadataError(f"{path} lacks the output(s) {missing}; it has {list(outputs)}")
+    for name in OUTPUT_NAMES:
+        bins = _fixed(outputs[name][1])
+        if bins is not None and bins != metadata.angle_bins:
+            raise MetadataError(
+                f"{path}: metadata says {metadata.angle_bins} angle bin(s) but output "
+                f"{name!r} has {bins} channels; re-export the model"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Grasps of one frame and what produced them.
+
+    grasps: best first, in full-image px. maps: the decoded per-pixel grasp over the
+    network input (input px; see crop for the mapping). Times in ms.
+    """
+
+    grasps: list[ImageGrasp]
+    maps: DecodedMaps
+    crop: CropResize
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+
+
+class GraspPredictor:
+    """A pixel-wise grasp network (GR-ConvNet, GG-CNN2) served by ONNX Runtime.
+
+    model_path: ONNX file with metadata. providers: preference order (see choose_providers).
+    params: how grasps are read from the maps. threads: intra-op threads (None: ONNX
+    Runtime's default, one per core). warmup_runs: inferences on a zero frame before the
+    first real one, so the first frame is not slow.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        providers: Sequence[str] | None = None,
+        params: PostprocessParams | None = None,
+        threads: int | None = None,
+        warmup_runs: int = 3,
+    ) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelFileError(
+                f"model file {path} does not exist: pass --model with the path of an ONNX "
+                "model (the shipped ones are in models/)"
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = _open_session(path, choose_providers(providers), options)
+        self.metadata = read_metadata(self.session, path)
+        self.params = params if params is not None else PostprocessParams()
+        self.providers = self.session.get_providers()
+
+        h, w = self.metadata.input_size
+        self._input = np.zeros((1, self.metadata.channels, h, w), np.float32)
+        self._outputs = {
+            name: np.empty((1, self.metadata.angle_bins, h, w), np.float32) for name in OUTPUT_NAMES
+        }
+        # Binding the same host buffers once lets every run write in place, with no
+        # per-frame allocation of inputs or outputs.
+        self._binding = self.session.io_binding()
+        self._binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._input))
+        for name, array in self._outputs.items():
+            self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
+        for _ in range(warmup_runs):
+            self.infer()
+
+    def infer(self) -> dict[str, np.ndarray]:
+        """Run the network on the current input buffer; the returned maps are reused."""
+        self.session.run_with_iobinding(self._binding)
+        return self._outputs
+
+    def predict(
+        self,
+        rgb: np.ndarray | None,
+        depth: np.ndarray | None,
+        depth_scale_m: float = DEFAULT_DEPTH_SCALE_M,
+        crop: CropResize | None = None,
+    ) -> Prediction:
+        """Ranked grasps in full-image px from one frame.
+
+        rgb: HxWx3 uint8 RGB; depth: HxW aligned to rgb, uint16 in depth_scale_m units or
+        float m; either may be None when the model's modality does not use it. crop: the
+        image region fed to the network (default: centred square). Raises InputError for
+        unusable images.
+        """
+        t0 = time.perf_counter()
+        _, crop = make_input(
+            rgb, depth, self.metadata, depth_scale_m=depth_scale_m, crop=crop, out=self._input
+        )
+        t1 = time.perf_counter()
+        maps = self.infer()
+        t2 = time.perf_counter()
+        decoded = decode_maps(
+            maps["quality"][0],
+            maps["cos2theta"][0],
+            maps["sin2theta"][0],
+            maps["width"][0],
+            self.metadata,
+            self.params,
+        )
+        grasps = [crop.grasp_to_image(g) for g in grasps_from_maps(decoded, self.params)]
+        t3 = time.perf_counter()
+        return Prediction(
+            grasps=grasps,
+            maps=decoded,
+            crop=crop,
+            preprocess_ms=(t1 - t0) * 1e3,
+            inference_ms=(t2 - t1) * 1e3,
+            postprocess_ms=(t3 - t2) * 1e3,
+        )
