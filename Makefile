@@ -54,7 +54,7 @@ format: env  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: build lint  ## lint, then every test (unit and real-rclpy integration)
+test: build env-train lint  ## lint, then every test (unit, training and real-rclpy integration)
 	source ./env.sh && pytest
 
 demo: build  ## the main job (see README)
