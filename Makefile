@@ -37,8 +37,9 @@ $(ENV_STAMP): requirements/ros.txt requirements/base.txt $(LOCK) tools/fix_ros_c
 
 env-train: $(TRAIN_STAMP)  ## env + the training extra (torch CPU, onnx)
 
-$(TRAIN_STAMP): $(ENV_STAMP) requirements/train.txt
+$(TRAIN_STAMP): $(ENV_STAMP) requirements/train.txt src/grasp_learning/pyproject.toml
 	$(PIP) install -q -c $(LOCK) -r requirements/train.txt $(PIP_NOISE)
+	$(PIP) install -q --no-deps --no-build-isolation -e src/grasp_learning $(PIP_NOISE)
 	touch $@
 
 build: env  ## colcon build of src/ in ros2_ws/ (interfaces + Python packages)
@@ -56,6 +57,9 @@ format: env  ## apply ruff's fixes and formatting
 
 test: build env-train lint  ## lint, then every test (unit, training and real-rclpy integration)
 	source ./env.sh && pytest
+
+bench: build env-train  ## latency of the served models: ONNX Runtime per provider vs torch eager
+	source ./env.sh && python tools/bench.py
 
 demo: build  ## the main job (see README)
 	source ./env.sh && python tools/demo.py

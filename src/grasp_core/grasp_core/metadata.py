@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 METADATA_KEY = "grasp_stack"
 
@@ -45,6 +46,8 @@ class ModelMetadata:
     angle_bins: N angle-map pairs (004_b952421ab3ddfc5d.txt), 1 for classic GR-ConvNet.
     width_scale: px at the network input per unit of the width map (the map is in 0..1).
     classes: class names in output order; empty for class-agnostic models.
+    hyperparameters: the network's own configuration (grasp_learning's Config fields), so
+    tools can rebuild the torch network an ONNX file came from; serving ignores it.
     """
 
     architecture: str
@@ -54,6 +57,7 @@ class ModelMetadata:
     width_scale: float = 150.0
     classes: tuple[str, ...] = ()
     normalization: Normalization = field(default_factory=Normalization)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -91,6 +95,7 @@ class ModelMetadata:
                 width_scale=float(raw["width_scale"]),
                 classes=tuple(str(c) for c in raw.get("classes", ())),
                 normalization=Normalization(**raw.get("normalization", {})),
+                hyperparameters=dict(raw.get("hyperparameters", {})),
             )
         except MetadataError:
             raise

@@ -1,0 +1,154 @@
+"""Latency benchmark of a served model: ONNX Runtime per provider, torch eager, FLOP floor.
+
+`grasp bench` and `make bench` print these figures; speed targets live here, not in tests.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from grasp_core.metadata import ModelMetadata
+from grasp_core.serving import GraspPredictor, choose_providers
+
+
+def median_ms(run: Callable[[], object], runs: int, warmup: int = 10) -> float:
+    """Median wall time of ``run()`` in ms over ``runs`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def _cpuinfo() -> dict[str, str]:
+    info: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    return info
+
+
+def cpu_description(threads: int) -> str:
+    """CPU model name and the number of threads used, e.g. 'AMD EPYC, 2 threads'."""
+    name = _cpuinfo().get("model name") or platform.processor() or platform.machine()
+    return f"{name}, {threads} thread{'s' if threads != 1 else ''}"
+
+
+def measured_peak_gflops(threads: int, size: int = 1536, runs: int = 10) -> float:
+    """Best fp32 throughput, GFLOP/s, of a large square MatMul in ONNX Runtime on the CPU.
+
+    The same math library (MLAS) and thread count as the convolutions being judged; clock
+    speeds read from /proc/cpuinfo are unreliable under virtualisation and turbo, so the
+    FLOP-bound floor is taken from what a GEMM actually reaches.
+    """
+    from onnx import TensorProto, helper  # onnx comes with the training extra
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "sgemm",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    best = min(_timed(lambda: session.run(None, {"a": a, "b": a})) for _ in range(runs))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def onnxruntime_medians(
+    model: str | Path, runs: int, threads: int | None
+) -> tuple[GraspPredictor, dict[str, float]]:
+    """Median inference ms for each provider this onnxruntime build can actually run.
+
+    A provider that fails to initialise is reported as skipped rather than timed, since the
+    session would silently run on the next one.
+    """
+    medians: dict[str, float] = {}
+    predictor = None
+    for provider in choose_providers(available=ort.get_available_providers()):
+        candidate = GraspPredictor(model, providers=[provider], threads=threads, warmup_runs=0)
+        if candidate.providers[0] != provider:
+            continue
+        medians[f"onnxruntime-{provider}"] = median_ms(candidate.infer, runs)
+        predictor = predictor or candidate
+    return predictor, medians
+
+
+def run_bench(model: str | Path, runs: int = 100, threads: int | None = None) -> dict:
+    """All figures for one model; see the module docstring. threads: CPU threads for both
+    ONNX Runtime and torch (default: every core)."""
+    threads = threads or os.cpu_count() or 1
+    predictor, medians = onnxruntime_medians(model, runs, threads)
+    meta = predictor.metadata
+    shape = [1, meta.channels, *meta.input_size]
+    result: dict = {
+        "model": str(model),
+        "device": cpu_description(threads),
+        "input": shape,
+        "median_ms": medians,
+    }
+    torch_result = torch_figures(model, meta, runs, threads)
+    medians.update(torch_result.pop("median_ms", {}))
+    result.update(torch_result)
+    if "gflops" in result:
+        peak = measured_peak_gflops(threads)
+        result["cpu_peak_gflops"] = round(peak, 1)
+        result["cpu_floor_ms"] = round(result["gflops"] / peak * 1e3, 2)
+    result["table"] = format_table(result)
+    return result
+
+
+def format_table(result: dict) -> str:
+    """A plain-text table of the figures of run_bench."""
+    lines = [
+        f"model  {result['model']}",
+        f"device {result['device']}",
+        f"input  {result['input']} (batch, channels, height, width)",
+    ]
+    if "gflops" in result:
+        lines.append(f"work   {result['gflops']:.2f} GFLOP per frame")
+    if "cpu_floor_ms" in result:
+        lines.append(
+            f"floor  {result['cpu_floor_ms']:.1f} ms on the CPU "
+            f"(fp32 GEMM peak measured at {result['cpu_peak_gflops']:.0f} GFLOP/s)"
+        )
+    lines.append(f"{'runtime':45s} median ms")
+    lines += [f"{name:45s} {ms:9.2f}" for name, ms in result["median_ms"].items()]
+    return "\n".join(lines)
+
+
+def torch_figures(model: str | Path, metadata: ModelMetadata, runs: int, threads: int) -> dict:
+    """torch eager medians on the ONNX file's own weights and the network's GFLOPs; empty when
+    the training extra (torch, grasp_learning) is not installed, as on a robot."""
+    try:
+        from grasp_learning.bench import torch_eager_figures
+    except ImportError:
+        return {}
+    return torch_eager_figures(model, metadata, runs, threads)

@@ -1,0 +1,74 @@
+"""torch eager figures for `grasp bench`: the ONNX file's own weights run by torch.
+
+The network is rebuilt from the architecture and hyper-parameters in the file's metadata,
+in its inference form, and loaded with the file's weights, so both runtimes time the same
+tensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+from grasp_core.bench import median_ms
+from grasp_core.metadata import ModelMetadata
+from grasp_learning.flops import count_flops
+from grasp_learning.inference_form import inference_form
+from grasp_learning.models import build_model
+
+
+def onnx_weights(model_path: str | Path) -> dict[str, np.ndarray]:
+    """Initialisers of an exported graph by their torch state_dict names.
+
+    The exporter stores initialisers of equal value once and names the others through
+    Identity nodes (the zero biases of an untrained network, say); those names resolve here.
+    """
+    graph = onnx.load(str(model_path)).graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in weights:
+            weights[node.output[0]] = weights[node.input[0]]
+    return weights
+
+
+def load_onnx_weights(model_path: str | Path, metadata: ModelMetadata) -> nn.Module:
+    """The inference-form torch network holding the weights of ``model_path``."""
+    network = inference_form(build_model(metadata.architecture, **metadata.hyperparameters))
+    weights = onnx_weights(model_path)
+    state = network.state_dict()
+    missing = sorted(set(state) - set(weights))
+    if missing:
+        raise ValueError(
+            f"{model_path} lacks weights for {', '.join(missing[:3])}: it was not exported by "
+            f"grasp_learning.export from {metadata.architecture} {metadata.hyperparameters}"
+        )
+    network.load_state_dict({name: torch.from_numpy(weights[name].copy()) for name in state})
+    return network
+
+
+def torch_eager_figures(
+    model_path: str | Path, metadata: ModelMetadata, runs: int, threads: int
+) -> dict:
+    """GFLOPs of the network and torch eager medians, ms, on the CPU and on CUDA if present."""
+    network = load_onnx_weights(model_path, metadata)
+    shape = (1, metadata.channels, *metadata.input_size)
+    figures: dict = {"gflops": round(count_flops(network, shape) / 1e9, 3), "median_ms": {}}
+    torch.set_num_threads(threads)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        net = network.to(device)
+        x = torch.zeros(shape, device=device)
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+        def run(net=net, x=x, sync=sync) -> None:
+            net(x)
+            sync()
+
+        with torch.inference_mode():
+            figures["median_ms"][f"torch-eager-{device}"] = median_ms(run, runs)
+    return figures

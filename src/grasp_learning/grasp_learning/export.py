@@ -1,0 +1,82 @@
+"""Export a trained network to ONNX with the metadata serving needs.
+
+The graph takes one input named grasp_core.serving.INPUT_NAME of shape (batch, channels,
+height, width) with a dynamic batch, and returns the maps named OUTPUT_NAMES, each
+(batch, angle_bins, height, width). The ModelMetadata is stored in the file's
+metadata_props, so grasp_core never guesses sizes, normalisation or width scale.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from grasp_core.metadata import METADATA_KEY, ModelMetadata
+from grasp_core.serving import INPUT_NAME, OUTPUT_NAMES
+from grasp_learning.inference_form import inference_form
+from grasp_learning.models import hyperparameters_of
+
+OPSET = 17
+
+
+def metadata_for(model: nn.Module, architecture: str, **fields) -> ModelMetadata:
+    """ModelMetadata for ``model`` whose modality and angle bins agree with the network.
+
+    fields: input_size (required) and any other ModelMetadata field.
+    """
+    config = model.config
+    modality = fields.pop("modality", {1: "depth", 3: "rgb", 4: "rgbd"}.get(config.in_channels))
+    return ModelMetadata(
+        architecture=architecture,
+        modality=modality,
+        angle_bins=config.angle_bins,
+        hyperparameters=hyperparameters_of(model),
+        **fields,
+    )
+
+
+def check_agrees(model: nn.Module, metadata: ModelMetadata) -> None:
+    """Raise ValueError if the metadata's channels or angle bins contradict the network."""
+    config = model.config
+    if metadata.channels != config.in_channels:
+        raise ValueError(
+            f"metadata modality {metadata.modality!r} means {metadata.channels} input channels "
+            f"but the network takes {config.in_channels}"
+        )
+    if metadata.angle_bins != config.angle_bins:
+        raise ValueError(
+            f"metadata says {metadata.angle_bins} angle bins, the network has {config.angle_bins}"
+        )
+
+
+def export_onnx(model: nn.Module, metadata: ModelMetadata, path: str | Path) -> Path:
+    """Write the inference form of ``model`` (batch norm folded) to ``path`` as ONNX."""
+    check_agrees(model, metadata)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    network = inference_form(model).cpu()
+    example = torch.zeros(1, metadata.channels, *metadata.input_size)
+    dynamic = {name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)}
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is the one that needs no extra package
+        # (the dynamo exporter needs onnxscript); it warns that it is legacy.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            network,
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+        )
+    graph = onnx.load(str(path))
+    onnx.helper.set_model_props(graph, {METADATA_KEY: metadata.to_json()})
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
+    return path

@@ -1,0 +1,92 @@
+"""`make bench`: batch-1 latency of the stack's networks at 224x224, as a Markdown table.
+
+Each network is timed from models/<name>.onnx when that file exists (the shipped, trained
+model) and otherwise from an untrained export with the same architecture: latency does not
+depend on the weights. Figures: the network's GFLOPs, the FLOP-bound floor on this CPU,
+the median of ONNX Runtime per available provider and of torch eager on the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from grasp_core.bench import run_bench
+from grasp_learning.export import export_onnx, metadata_for
+from grasp_learning.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT_SIZE = (224, 224)
+
+# name -> (shipped file, architecture, hyper-parameters, target median on the CPU, ms)
+NETWORKS = {
+    "grconvnet-32": ("grconvnet.onnx", "grconvnet", {"channels": 32}, 90.0),
+    "grconvnet-16": ("grconvnet16.onnx", "grconvnet", {"channels": 16}, 30.0),
+    "ggcnn2": ("ggcnn2.onnx", "ggcnn2", {}, 5.0),
+}
+
+
+def model_file(name: str, out: Path) -> tuple[Path, bool]:
+    """The shipped file of ``name`` or an untrained export; True when trained."""
+    shipped, architecture, hyper, _ = NETWORKS[name]
+    if (ROOT / "models" / shipped).is_file():
+        return ROOT / "models" / shipped, True
+    torch.manual_seed(0)
+    network = build_model(architecture, **hyper)
+    meta = metadata_for(network, architecture, input_size=INPUT_SIZE)
+    return export_onnx(network, meta, out / f"{name}.onnx"), False
+
+
+def markdown(rows: list[dict]) -> str:
+    header = (
+        "| network | weights | GFLOP | CPU floor ms | runtime | median ms | vs torch eager |"
+        " CPU target ms |\n|---|---|---|---|---|---|---|---|"
+    )
+    lines = [header]
+    for row in rows:
+        r = row["result"]
+        eager = r["median_ms"].get("torch-eager-cpu")
+        for runtime, ms in r["median_ms"].items():
+            speedup = f"{eager / ms:.2f}x" if eager and runtime.startswith("onnx") else ""
+            target = f"{row['target']:.0f}" if runtime.endswith("CPUExecutionProvider") else ""
+            lines.append(
+                f"| {row['name']} | {row['weights']} | {r.get('gflops', float('nan')):.2f} | "
+                f"{r.get('cpu_floor_ms', float('nan')):.1f} | {runtime} | {ms:.2f} | {speedup} "
+                f"| {target} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in args.networks:
+        path, trained = model_file(name, args.out)
+        result = run_bench(path, runs=args.runs, threads=args.threads)
+        print(result.pop("table"), end="\n\n", flush=True)
+        rows.append(
+            {
+                "name": name,
+                "weights": "trained" if trained else "untrained",
+                "target": NETWORKS[name][3],
+                "result": result,
+            }
+        )
+    table = markdown(rows)
+    device = rows[0]["result"]["device"]
+    print(f"{device}\n\n{table}")
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
+    (args.out / "results.md").write_text(f"{device}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
