@@ -195,9 +195,8 @@ def test_mapping_round_trips_to_a_micro_pixel(
     angle=st.floats(-1.5, 1.5),
     length=st.floats(1, 200),
 )
-def test_grasp_round_trip_keeps_the_jaw_under_aspect_preserving_crops(x0, side, out, angle, length):
-    # ImageGrasp.scaled keeps the closing axis; the jaw length is only recoverable when the
-    # scaling keeps right angles, which every crop of centre_crop() does.
+def test_grasp_round_trip_keeps_the_jaw_under_square_crops(x0, side, out, angle, length):
+    # The crops of centre_crop() scale both axes alike.
     crop = CropResize(x0, 0, side, side, (out, out))
     grasp = ImageGrasp(u=300.0, v=200.0, angle=angle, width=length, jaw_length=length / 3)
     again = crop.grasp_to_image(crop.grasp_to_input(grasp))

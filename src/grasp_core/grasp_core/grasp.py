@@ -53,19 +53,22 @@ class ImageGrasp:
     def scaled(self, sx: float, sy: float, du: float = 0.0, dv: float = 0.0) -> ImageGrasp:
         """This grasp after the image map (u, v) -> (sx*u + du, sy*v + dv).
 
-        Anisotropic scaling turns the closing axis and stretches both lengths, so they are
-        recomputed from the mapped closing-axis and jaw vectors (the mapped rectangle is a
-        parallelogram; its sides along those vectors are kept).
+        Anisotropic scaling turns the closing axis and shears the rectangle into a
+        parallelogram. The width (px) becomes the length of the mapped closing axis and the
+        jaw_length (px) the parallelogram's area over that width,
+        |sx*sy| * jaw_length / |A d| with A = diag(sx, sy) and d the unit closing axis. So
+        the grasp's area scales by |sx*sy| like the image's, and mapping back with
+        (1/sx, 1/sy) restores the grasp; the length of the mapped jaw side would not.
         """
         c, s = math.cos(self.angle), math.sin(self.angle)
         # Screen-CCW angle: the closing axis points along (cos, -sin) in (u, v).
         axis = np.array([c * sx, -s * sy])
-        across = np.array([s * sx, c * sy])
+        stretch = float(np.hypot(*axis))
         return replace(
             self,
             u=self.u * sx + du,
             v=self.v * sy + dv,
             angle=math.atan2(-axis[1], axis[0]),
-            width=self.width * float(np.hypot(*axis)),
-            jaw_length=self.jaw_length * float(np.hypot(*across)),
+            width=self.width * stretch,
+            jaw_length=abs(sx * sy) * self.jaw_length / stretch,
         )
