@@ -14,4 +14,6 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
+    # colcon reads setup.py, not pyproject.toml: the console script is declared in both.
+    entry_points={"console_scripts": ["grasp = grasp_core.cli:main"]},
 )
