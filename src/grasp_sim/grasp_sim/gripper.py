@@ -1,0 +1,121 @@
+"""A free-floating parallel-jaw gripper in the MuJoCo table scene, for grasp trials.
+
+The gripper body follows a kinematic (mocap) target through a stiff weld, so it moves like
+an arm's flange under position control yet still stops and pushes on contact; two fingers
+slide along its closing axis under force-limited position control. Its frame is the
+stack's gripper frame (grasp_core.pose): origin between the fingertips, x closing, z
+approach. Finger contacts use stiff solref and elliptic cones (see grasp_sim.scene) so
+cylinders do not slip out.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
+from grasp_sim.scene import TIMESTEP, TableScene
+
+PARK = np.array([0.0, 0.0, 3.0])  # far above the camera's view, m (world)
+SPEED_M_S = 0.25
+GRIP_FORCE_N = 30.0
+
+
+def gripper_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
+    """Worldbody XML of the gripper and the XML of its weld and finger actuators."""
+    half_open = spec.max_opening / 2
+    t, w, d = spec.finger_thickness / 2, spec.finger_width / 2, spec.finger_depth / 2
+    finger = (
+        f'type="box" size="{t} {w} {d}" solref="0.005 1" friction="1.0 0.01 0.001" '
+        'rgba="0.2 0.2 0.25 1" mass="0.05"'
+    )
+    palm_half = half_open + 2 * t
+    bodies = f"""
+<body name="gripper_target" mocap="true" pos="{PARK[0]} {PARK[1]} {PARK[2]}"/>
+<body name="gripper" pos="{PARK[0]} {PARK[1]} {PARK[2]}" gravcomp="1">
+  <freejoint name="gripper_free"/>
+  <geom name="palm" type="box" size="{palm_half} {w} 0.01" pos="0 0 {-2 * d - 0.01}"
+        rgba="0.3 0.3 0.35 1" mass="0.4"/>
+  <body name="finger_pos" pos="{half_open + t} 0 {-d}" gravcomp="1">
+    <joint name="finger_pos" type="slide" axis="-1 0 0" range="0 {half_open}" damping="5"/>
+    <geom name="finger_pos" {finger}/>
+  </body>
+  <body name="finger_neg" pos="{-half_open - t} 0 {-d}" gravcomp="1">
+    <joint name="finger_neg" type="slide" axis="1 0 0" range="0 {half_open}" damping="5"/>
+    <geom name="finger_neg" {finger}/>
+  </body>
+</body>"""
+    sections = f"""
+<equality><weld body1="gripper_target" body2="gripper" solref="0.01 1"/>
+  <joint joint1="finger_pos" joint2="finger_neg"/></equality>
+<actuator>
+  <position name="finger_pos" joint="finger_pos" kp="800" ctrlrange="0 {half_open}"
+            forcerange="{-GRIP_FORCE_N} {GRIP_FORCE_N}"/>
+</actuator>"""
+    return bodies, sections
+
+
+def _quat(rotation: np.ndarray) -> np.ndarray:
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(rotation).ravel())
+    return quat
+
+
+class FloatingGripper:
+    """Drives the gripper of a TableScene built with gripper_xml()."""
+
+    def __init__(self, scene: TableScene, spec: GripperSpec = DEFAULT_GRIPPER) -> None:
+        self.scene, self.spec = scene, spec
+        m = scene.model
+        self._mocap = m.body_mocapid[
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "gripper_target")
+        ]
+        joint = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "gripper_free")
+        self._qpos, self._qvel = m.jnt_qposadr[joint], m.jnt_dofadr[joint]
+        self._finger_qpos = m.jnt_qposadr[
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "finger_pos")
+        ]
+
+    def place(self, position: np.ndarray, rotation: np.ndarray) -> None:
+        """Put the gripper (and its target) at a pose at once, at rest (world frame, m)."""
+        d = self.scene.data
+        quat = _quat(rotation)
+        d.mocap_pos[self._mocap], d.mocap_quat[self._mocap] = position, quat
+        d.qpos[self._qpos : self._qpos + 3], d.qpos[self._qpos + 3 : self._qpos + 7] = (
+            position,
+            quat,
+        )
+        d.qvel[self._qvel : self._qvel + 6] = 0.0
+        mujoco.mj_forward(self.scene.model, d)
+
+    def park(self) -> None:
+        """Out of the camera's view and the objects' way."""
+        self.open(self.spec.max_opening)
+        self.place(PARK, np.eye(3))
+
+    def open(self, width: float) -> None:
+        """Command the gap between the fingers to ``width`` m (clipped to the gripper's)."""
+        width = float(np.clip(width, 0.0, self.spec.max_opening))
+        self.scene.data.ctrl[0] = (self.spec.max_opening - width) / 2
+        q = self.scene.data.qpos
+        q[self._finger_qpos] = q[self._finger_qpos + 1] = self.scene.data.ctrl[0]
+
+    def close(self, seconds: float = 0.6) -> None:
+        """Close with the force limit until the fingers stop on something."""
+        self.scene.data.ctrl[0] = self.spec.max_opening / 2
+        self.scene.step(seconds)
+
+    def width(self) -> float:
+        """Current gap between the fingers, m."""
+        return self.spec.max_opening - 2 * float(self.scene.data.qpos[self._finger_qpos])
+
+    def move_to(self, position: np.ndarray, rotation: np.ndarray) -> None:
+        """Straight-line move of the target at SPEED_M_S, then a moment to settle."""
+        d = self.scene.data
+        start = d.mocap_pos[self._mocap].copy()
+        d.mocap_quat[self._mocap] = _quat(rotation)
+        steps = max(1, int(np.linalg.norm(position - start) / SPEED_M_S / TIMESTEP))
+        for alpha in np.linspace(0, 1, steps + 1)[1:]:
+            d.mocap_pos[self._mocap] = start + alpha * (position - start)
+            mujoco.mj_step(self.scene.model, d)
+        self.scene.step(0.1)
