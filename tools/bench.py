@@ -1,9 +1,10 @@
 """`make bench`: batch-1 latency of the stack's networks at 224x224, as a Markdown table.
 
-Each network is timed from models/<name>.onnx when that file exists (the shipped, trained
-model) and otherwise from an untrained export with the same architecture: latency does not
-depend on the weights. Figures: the network's GFLOPs, the FLOP-bound floor on this CPU,
-the median of ONNX Runtime per available provider and of torch eager on the same weights.
+Each network is timed from the shipped model in models/ whose metadata names the same
+architecture and width (trained weights) and otherwise from an untrained export with the
+same architecture: latency does not depend on the weights. Figures: the network's GFLOPs,
+the FLOP-bound floor on this CPU, the median of ONNX Runtime per available provider and of
+torch eager on the same weights.
 """
 
 from __future__ import annotations
@@ -12,28 +13,43 @@ import argparse
 import json
 from pathlib import Path
 
+import onnx
 import torch
 
 from grasp_core.bench import run_bench
+from grasp_core.metadata import METADATA_KEY, ModelMetadata
 from grasp_learning.export import export_onnx, metadata_for
 from grasp_learning.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT_SIZE = (224, 224)
 
-# name -> (shipped file, architecture, hyper-parameters, target median on the CPU, ms)
+# name -> (architecture, hyper-parameters, target median on the CPU, ms)
 NETWORKS = {
-    "grconvnet-32": ("grconvnet.onnx", "grconvnet", {"channels": 32}, 90.0),
-    "grconvnet-16": ("grconvnet16.onnx", "grconvnet", {"channels": 16}, 30.0),
-    "ggcnn2": ("ggcnn2.onnx", "ggcnn2", {}, 5.0),
+    "grconvnet-32": ("grconvnet", {"channels": 32}, 90.0),
+    "grconvnet-16": ("grconvnet", {"channels": 16}, 30.0),
+    "ggcnn2": ("ggcnn2", {}, 5.0),
 }
 
 
+def shipped_model(architecture: str, hyper: dict) -> Path | None:
+    """The model in models/ built with ``architecture`` and ``hyper`` (as far as given)."""
+    for path in sorted((ROOT / "models").glob("*.onnx")):
+        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+        meta = ModelMetadata.from_json(props[METADATA_KEY])
+        if meta.architecture == architecture and all(
+            meta.hyperparameters.get(k) == v for k, v in hyper.items()
+        ):
+            return path
+    return None
+
+
 def model_file(name: str, out: Path) -> tuple[Path, bool]:
-    """The shipped file of ``name`` or an untrained export; True when trained."""
-    shipped, architecture, hyper, _ = NETWORKS[name]
-    if (ROOT / "models" / shipped).is_file():
-        return ROOT / "models" / shipped, True
+    """The shipped model of ``name`` or an untrained export; True when trained."""
+    architecture, hyper, _ = NETWORKS[name]
+    shipped = shipped_model(architecture, hyper)
+    if shipped is not None:
+        return shipped, True
     torch.manual_seed(0)
     network = build_model(architecture, **hyper)
     meta = metadata_for(network, architecture, input_size=INPUT_SIZE)
@@ -77,7 +93,8 @@ def main() -> None:
             {
                 "name": name,
                 "weights": "trained" if trained else "untrained",
-                "target": NETWORKS[name][3],
+                "model": str(path.relative_to(ROOT)) if trained else "untrained export",
+                "target": NETWORKS[name][2],
                 "result": result,
             }
         )

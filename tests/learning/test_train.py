@@ -84,3 +84,20 @@ def test_grconvnet_trains_on_rgbd(tiny_data, tmp_path) -> None:
     )
     summary = train(config, str(tiny_data), tmp_path)
     assert GraspPredictor(summary["onnx"]).metadata.modality == "rgbd"
+
+
+def test_the_train_command_trains_and_refuses_bad_requests(tiny_data, tmp_path, capsys) -> None:
+    from grasp_core.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--model", "ggcnn2", "--data", str(tiny_data), "--out", str(out)]
+    assert (
+        main([*args, "--epochs", "1", "--input-size", "64", "--workers", "0", "--batch-size", "8"])
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert Path(summary["onnx"]).is_file()
+    assert main([*args, "--channels", "8"]) == 2
+    assert "--channels" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "not a folder" in capsys.readouterr().err

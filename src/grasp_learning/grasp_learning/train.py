@@ -179,7 +179,8 @@ def train(
             shuffle=True,
             num_workers=config.workers,
             generator=torch.Generator().manual_seed(config.seed + epoch),
-            drop_last=True,
+            # A short last batch skews the loss, unless it is the only batch there is.
+            drop_last=len(maps) > config.batch_size,
             persistent_workers=False,
         )
         limit = config.batches_per_epoch or len(loader)
