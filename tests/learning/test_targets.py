@@ -87,3 +87,19 @@ def test_positional_loss_weights_angle_and_width_by_quality() -> None:
     loss, parts = positional_loss(off, target, smooth_l1=False)
     assert parts["quality"] == pytest.approx(0.01, rel=1e-4)
     assert loss.item() == pytest.approx(3 * 0.01, rel=1e-4)
+
+
+def test_positive_weight_counts_quality_errors_on_grasp_pixels_more() -> None:
+    maps = grasp_maps([ImageGrasp(32, 24, 0.0, 30, 12)], SIZE, _meta(bins=1))
+    target = torch.from_numpy(maps.stacked())[None]
+    exact = [target[:, i].clone() for i in range(4)]
+    miss_centre = [t.clone() for t in exact]
+    miss_centre[0][0, 0, 24, 32] -= 0.5  # Q_hat = 1 at the grasp centre
+    miss_empty = [t.clone() for t in exact]
+    miss_empty[0][0, 0, 5, 5] += 0.5  # Q_hat = 0 on empty table
+    pixels = SIZE[0] * SIZE[1]
+    for weight in (0.0, 10.0):
+        at_centre = positional_loss(miss_centre, target, False, weight)[1]["quality"]
+        on_empty = positional_loss(miss_empty, target, False, weight)[1]["quality"]
+        assert on_empty == pytest.approx(0.25 / pixels, rel=1e-4)
+        assert at_centre == pytest.approx((1 + weight) * 0.25 / pixels, rel=1e-4)

@@ -123,6 +123,7 @@ def train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         workers=args.workers,
+        positive_weight=args.positive_weight,
     )
     summary = train_model(config, args.data, Path(args.out), args.val_data, resume=not args.restart)
     print(json.dumps(summary))
@@ -274,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--workers", type=int, default=1, help="data-loading processes")
+    p.add_argument(
+        "--positive-weight",
+        type=float,
+        default=0.0,
+        help="extra weight of the quality error on grasp pixels (default 0: plain 004 eq. 9)",
+    )
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out")
     p.set_defaults(func=train)
 

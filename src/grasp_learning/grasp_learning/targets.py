@@ -89,12 +89,18 @@ def grasp_maps(
 
 
 def positional_loss(
-    predicted: Sequence[torch.Tensor], target: torch.Tensor, smooth_l1: bool
+    predicted: Sequence[torch.Tensor],
+    target: torch.Tensor,
+    smooth_l1: bool,
+    positive_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """004's eq. 9 over a batch: N x L(Q) + Q_hat x (L(cos) + L(sin) + L(W)).
 
     predicted: quality, cos2theta, sin2theta, width, each (B, N, H, W). target: (B, 4, N, H, W)
     as GraspMaps.stacked. smooth_l1: GR-ConvNet's loss; MSE otherwise (GG-CNN2).
+    positive_weight: the quality error at a pixel counts 1 + positive_weight x Q_hat times,
+    so the few grasp pixels of a cluttered table are not drowned by the many empty ones
+    (002's answer to the same imbalance is positive-sample enhancement); 0 is plain eq. 9.
     Returns the loss and its parts for logging.
     """
     elementwise = F.smooth_l1_loss if smooth_l1 else F.mse_loss
@@ -106,7 +112,7 @@ def positional_loss(
             zip(("quality", "cos", "sin", "width"), predicted, strict=True)
         )
     }
-    quality = parts.pop("quality").mean()
+    quality = (parts.pop("quality") * (1.0 + positive_weight * q_hat)).mean()
     weighted = {name: (q_hat * loss).mean() for name, loss in parts.items()}
     total = bins * quality + sum(weighted.values())
     return total, {"quality": quality.item(), **{k: v.item() for k, v in weighted.items()}}

@@ -13,7 +13,9 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,8 @@ class TrainConfig:
     (angle_bins included). input_size: (height, width) px. epochs, batch_size, lr (Adam),
     batches_per_epoch (None: the whole training split). val_fraction: share of the data
     held out for model selection when no val_data is given. device: 'cpu', 'cuda' or
-    'auto'. workers: data-loading processes."""
+    'auto'. workers: data-loading processes. positive_weight: extra weight of the quality
+    error on grasp pixels (grasp_learning.targets.positional_loss)."""
 
     architecture: str = "grconvnet"
     hyperparameters: dict[str, Any] = field(default_factory=lambda: {"angle_bins": 3})
@@ -55,6 +58,7 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 1
     augmentation: Augmentation = field(default_factory=Augmentation)
+    positive_weight: float = 0.0
 
 
 class MapDataset(torch.utils.data.Dataset):
@@ -82,9 +86,14 @@ def _device(name: str) -> torch.device:
 
 
 def validate(
-    model: torch.nn.Module, data: Dataset, metadata: ModelMetadata, device: torch.device
+    model: torch.nn.Module,
+    data: Dataset,
+    metadata: ModelMetadata,
+    device: torch.device,
+    loss_fn: Callable[..., tuple[torch.Tensor, dict[str, float]]],
 ) -> dict[str, float]:
-    """Loss and rectangle-metric scores of ``model`` on ``data`` (no augmentation)."""
+    """Loss (``loss_fn``, the training loss) and rectangle-metric scores of ``model`` on
+    ``data``, without augmentation."""
     model.eval()
     params = PostprocessParams(max_grasps=1, threshold=0.0)
     predictions, truths, losses = [], [], []
@@ -93,9 +102,7 @@ def validate(
         for sample in data:
             x, maps, grasps = training_pair(sample, metadata, rng, NO_AUGMENTATION)
             out = model(torch.from_numpy(x)[None].to(device))
-            loss, _ = positional_loss(
-                out, torch.from_numpy(maps.stacked())[None].to(device), smooth_l1=True
-            )
+            loss, _ = loss_fn(out, torch.from_numpy(maps.stacked())[None].to(device))
             losses.append(loss.item())
             q, c, s, w = (o[0].float().cpu().numpy() for o in out)
             predictions.append(grasps_from_maps(decode_maps(q, c, s, w, metadata, params), params))
@@ -154,7 +161,12 @@ def train(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    smooth_l1 = config.architecture == "grconvnet"
+    # GR-ConvNet's own loss is smooth L1, GG-CNN2's is MSE (004, sec. IV-D).
+    loss_fn = partial(
+        positional_loss,
+        smooth_l1=config.architecture == "grconvnet",
+        positive_weight=config.positive_weight,
+    )
 
     rows: list[dict[str, float]] = []
     start_epoch, best = 0, -1.0
@@ -198,7 +210,7 @@ def train(
             x, target = x.to(device), target.to(device)
             with torch.autocast(device.type, enabled=amp):
                 predicted = model(x)
-            loss, _ = positional_loss([p.float() for p in predicted], target, smooth_l1)
+            loss, _ = loss_fn([p.float() for p in predicted], target)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
@@ -211,7 +223,7 @@ def train(
             "train_loss": float(np.mean(losses)),
             "lr": scheduler.get_last_lr()[0],
         }
-        row.update(validate(model, val_set, metadata, device))
+        row.update(validate(model, val_set, metadata, device, loss_fn))
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
         improved = row[SELECTION_KEY] > best
