@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from grasp_sim.objects import ObjectModel, Part
-from grasp_sim.scene import CameraPose, TableScene, look_at
 
 from grasp_core.camera import D435_COLOR_640X480
+from grasp_sim.objects import ObjectModel, Part
+from grasp_sim.scene import CameraPose, TableScene, look_at
 
 OVERHEAD = look_at(np.array([0.0, 0.0, 0.6]), np.zeros(3))
 

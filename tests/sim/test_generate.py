@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from grasp_sim.generate import GenerateConfig, generate
-from grasp_sim.objects import FAMILIES
 
 from grasp_core.cli import main
 from grasp_core.datasets import open_dataset
+from grasp_sim.generate import GenerateConfig, generate
+from grasp_sim.objects import FAMILIES
 
 
 @pytest.fixture(scope="module")

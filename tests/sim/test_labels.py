@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from grasp_sim.labels import label_grasps
-from grasp_sim.objects import Part
 
 from grasp_core.camera import D435_COLOR_640X480 as K
 from grasp_core.geometry import angle_difference
 from grasp_core.gripper import DEFAULT_GRIPPER
+from grasp_sim.labels import label_grasps
+from grasp_sim.objects import Part
 from tests.sim.conftest import OVERHEAD, single_object_scene
 
 

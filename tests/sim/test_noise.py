@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from grasp_sim.noise import DepthNoise, add_depth_noise, gradient_dropout, resample
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from grasp_sim.objects import FAMILIES, NOVEL_FROM, object_model, sample_objects
 
 

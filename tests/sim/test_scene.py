@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from grasp_sim.objects import Part, sample_objects
-from grasp_sim.scene import TableScene, look_at, sample_camera_pose
 
 from grasp_core.camera import CameraIntrinsics
+from grasp_sim.objects import Part, sample_objects
+from grasp_sim.scene import TableScene, look_at, sample_camera_pose
 from tests.sim.conftest import single_object_scene
 
 

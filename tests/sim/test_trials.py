@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from grasp_sim.labels import label_grasps
-from grasp_sim.trials import TrialConfig, TrialTable, run_trials
 
 from grasp_core.camera import D435_COLOR_640X480 as K
 from grasp_core.grasp import ImageGrasp
 from grasp_core.serving import GraspPredictor
+from grasp_sim.labels import label_grasps
+from grasp_sim.trials import TrialConfig, TrialTable, run_trials
 from tests.core.constant_model import constant_model, grconvnet_metadata
 
 

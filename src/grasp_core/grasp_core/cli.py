@@ -189,9 +189,8 @@ def format_accuracy(accuracy: dict[str, float]) -> str:
 
 
 def _sim_trials(args: argparse.Namespace) -> int:
-    from grasp_sim.trials import TrialConfig, run_trials
-
     from grasp_core.camera import D435_COLOR_640X480
+    from grasp_sim.trials import TrialConfig, run_trials
 
     predictor = GraspPredictor(
         args.model,
