@@ -161,7 +161,20 @@ def label_grasps(
     return grasps
 
 
-def _label_chunk(u, v, points, ids, pdi, intrinsics, labels, gripper, params, span):
+def _label_chunk(
+    u: np.ndarray,
+    v: np.ndarray,
+    points: np.ndarray,
+    ids: np.ndarray,
+    pdi: ParallelDepth,
+    intrinsics: CameraIntrinsics,
+    labels: dict[int, str],
+    gripper: GripperSpec,
+    params: LabelParams,
+    span: float,
+) -> list[ImageGrasp]:
+    """The grasps of P candidate pixels (u, v px; points: (P, 3) optical frame, m; ids:
+    their instance ids) over all angles; span: how far (m) profiles reach from the centre."""
     cell = params.cell
     n_side = math.ceil(span / cell)
     s = np.arange(n_side + 1) * cell  # outward from the centre, m
@@ -188,7 +201,6 @@ def _label_chunk(u, v, points, ids, pdi, intrinsics, labels, gripper, params, sp
     hl = np.tile(np.linspace(0.1, 0.9, params.face_levels), len(t[face_lines]))
     design = np.stack([np.ones_like(tl), tl, hl], -1)  # edge = a + b t + c' h
     design_pinv = np.linalg.pinv(design)
-    friction = params.mu
 
     best = np.full(z.shape[:2], -1.0)  # grasp depth chosen per (P, K), -1: none
     best_width = np.zeros(z.shape[:2])
@@ -226,11 +238,11 @@ def _label_chunk(u, v, points, ids, pdi, intrinsics, labels, gripper, params, sp
         ok &= edge_found.all((-1, -2, -3))
         coef, rms = _plane_fit(design_pinv, design, edges.reshape(*edges.shape[:3], -1) * cell)
         slope = np.hypot(coef[..., 1], coef[..., 2] / depth)  # tan of face normal vs axis
-        ok &= (rms <= params.flatness_m).all(-1) & (slope <= friction).all(-1)
-        take = ok & (best < 0) | ok & (depth > best)
-        best = np.where(take, depth, best)
-        best_width = np.where(take, opening, best_width)
-        best_shift = np.where(take, (run_end[..., 0] - run_end[..., 1]) * cell / 2, best_shift)
+        ok &= (rms <= params.flatness_m).all(-1) & (slope <= params.mu).all(-1)
+        # Depths rise through the loop, so a later pass is a deeper, firmer grasp.
+        best = np.where(ok, depth, best)
+        best_width = np.where(ok, opening, best_width)
+        best_shift = np.where(ok, (run_end[..., 0] - run_end[..., 1]) * cell / 2, best_shift)
 
     p_idx, k_idx = np.nonzero(best >= 0)
     zc = points[p_idx, 2]
