@@ -11,7 +11,7 @@ from grasp_core.geometry import angle_difference
 from grasp_core.gripper import DEFAULT_GRIPPER
 from grasp_sim.labels import label_grasps
 from grasp_sim.objects import Part
-from tests.sim.conftest import OVERHEAD, single_object_scene
+from tests.sim.tables import OVERHEAD, single_object_scene
 
 
 def _labels(part: Part, yaw: float = 0.0):

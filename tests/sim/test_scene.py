@@ -8,7 +8,7 @@ import numpy as np
 from grasp_core.camera import CameraIntrinsics
 from grasp_sim.objects import Part, sample_objects
 from grasp_sim.scene import TableScene, look_at, sample_camera_pose
-from tests.sim.conftest import single_object_scene
+from tests.sim.tables import single_object_scene
 
 
 def _red_spheres(points: list[tuple[float, float, float]]) -> str:

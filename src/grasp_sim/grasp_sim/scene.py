@@ -218,14 +218,21 @@ class TableScene:
             (np.abs(pos[:, :2]).max(1) < TABLE_HALF_SIZE) & (pos[:, 2] > -0.01) & (pos[:, 2] < 0.25)
         )
 
-    def remove(self, index: int) -> None:
-        """Take object ``index`` off the table (parked far below it, physics frozen)."""
+    def set_pose(self, index: int, position: np.ndarray, quat: np.ndarray) -> None:
+        """Put object ``index`` at ``position`` (m, world) with orientation ``quat`` (w x y z),
+        at rest."""
         joint = self.model.body_jntadr[self._body_of_object[index]]
         qpos, qvel = self.model.jnt_qposadr[joint], self.model.jnt_dofadr[joint]
-        self.data.qpos[qpos : qpos + 3] = (10.0 + index, 0.0, -5.0)
+        self.data.qpos[qpos : qpos + 3] = position
+        self.data.qpos[qpos + 3 : qpos + 7] = quat
         self.data.qvel[qvel : qvel + 6] = 0.0
-        self.model.body_gravcomp[self._body_of_object[index]] = 1.0
         mujoco.mj_forward(self.model, self.data)
+
+    def remove(self, index: int) -> None:
+        """Take object ``index`` off the table (parked far below it, physics frozen)."""
+        # Gravity compensated, so it floats where it is parked.
+        self.model.body_gravcomp[self._body_of_object[index]] = 1.0
+        self.set_pose(index, np.array([10.0 + index, 0.0, -5.0]), np.array([1.0, 0.0, 0.0, 0.0]))
 
     def render(self, camera: CameraPose) -> Frame:
         """RGB, depth and instance mask seen from ``camera``."""
