@@ -204,6 +204,7 @@ def _sim_trials(args: argparse.Namespace) -> int:
     report = {
         "model": str(args.model),
         "scenes": args.scenes,
+        "objects_per_table": args.objects,
         "object_set": args.object_set,
         **result.metrics(),
     }
