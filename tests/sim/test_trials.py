@@ -59,3 +59,17 @@ def test_a_model_that_finds_nothing_stops_after_five_failures(tmp_path) -> None:
     assert result.metrics()["success_rate"] == 0.0
     assert result.metrics()["percent_cleared"] == 0.0
     assert result.objects == 6 and result.ap_attempts == 0
+
+
+def test_the_eval_command_runs_sim_trials_and_prints_one_json_line(tmp_path, capsys) -> None:
+    import json
+
+    from grasp_core.cli import main
+
+    model = constant_model(tmp_path / "empty.onnx", grconvnet_metadata(), peak=0.0)
+    args = ["eval", "--model", str(model), "--sim-trials", "--objects", "2", "--scenes", "1"]
+    assert main([*args, "--out", str(tmp_path / "out"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["attempts"] == 5 and report["objects_per_table"] == 2
+    assert report["success_rate"] == report["percent_cleared"] == report["ap50"] == 0.0
+    assert (tmp_path / "out" / "sim_trials.json").is_file()
