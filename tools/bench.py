@@ -13,12 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
-import onnx
 import torch
 
 from grasp_core.bench import run_bench
-from grasp_core.metadata import METADATA_KEY, ModelMetadata
-from grasp_learning.export import export_onnx, metadata_for
+from grasp_learning.export import export_onnx, metadata_for, read_onnx_metadata
 from grasp_learning.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +33,7 @@ NETWORKS = {
 def shipped_model(architecture: str, hyper: dict) -> Path | None:
     """The model in models/ built with ``architecture`` and ``hyper`` (as far as given)."""
     for path in sorted((ROOT / "models").glob("*.onnx")):
-        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
-        meta = ModelMetadata.from_json(props[METADATA_KEY])
+        meta = read_onnx_metadata(path)
         if meta.architecture == architecture and all(
             meta.hyperparameters.get(k) == v for k, v in hyper.items()
         ):

@@ -17,11 +17,9 @@ import csv
 import json
 from pathlib import Path
 
-import onnx
-
 from grasp_core.bench import cpu_description
 from grasp_core.cli import format_accuracy
-from grasp_core.metadata import METADATA_KEY, ModelMetadata
+from grasp_learning.export import read_onnx_metadata
 
 
 def generate_command(data: Path) -> tuple[str, dict]:
@@ -66,8 +64,7 @@ def train_command(config: dict, run: Path) -> str:
 
 
 def card(args: argparse.Namespace) -> str:
-    props = {p.key: p.value for p in onnx.load(args.model, load_external_data=False).metadata_props}
-    meta = ModelMetadata.from_json(props[METADATA_KEY])
+    meta = read_onnx_metadata(args.model)
     config = json.loads((args.run / "config.json").read_text())
     summary = json.loads((args.run / "summary.json").read_text())
     with (args.run / "metrics.csv").open() as f:

@@ -108,9 +108,9 @@ def train(args: argparse.Namespace) -> int:
         raise InputError(f"grasp train needs the training extra (make env-train): {err}") from None
 
     hyper = {"angle_bins": args.angle_bins}
-    if args.channels is not None and args.model != "grconvnet":
-        raise InputError(f"--channels sets GR-ConvNet's width; {args.model} has none")
     if args.channels is not None:
+        if args.model != "grconvnet":
+            raise InputError(f"--channels sets GR-ConvNet's width; {args.model} has none")
         hyper["channels"] = args.channels
     config = TrainConfig(
         architecture=args.model,

@@ -75,12 +75,12 @@ def grasp_pose_in_camera(
 
     grasp_depth_m: how far past the measured surface the fingertips go (002's d).
     """
-    z = patch_depth(depth_m, grasp.u, grasp.v, patch_radius_px) + grasp_depth_m
-    position = intrinsics.backproject(np.float64(grasp.u), np.float64(grasp.v), z - grasp_depth_m)
-    position[2] = z
+    surface = patch_depth(depth_m, grasp.u, grasp.v, patch_radius_px)
+    # Eq. 8: the surface point under the grasp pixel, pushed d further along the optical axis.
+    position = intrinsics.backproject(np.float64(grasp.u), np.float64(grasp.v), surface)
+    position[2] += grasp_depth_m
     c, s = math.cos(grasp.angle), math.sin(grasp.angle)
     # Eq. 9: the closing axis (cos, -sin) of the image is the optical frame's (x, y).
     rotation = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
-    surface = z - grasp_depth_m
     width = math.hypot(grasp.width * c / intrinsics.fx, grasp.width * s / intrinsics.fy) * surface
     return GraspPose(position, rotation, width, grasp.quality)

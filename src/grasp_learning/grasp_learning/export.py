@@ -53,6 +53,13 @@ def check_agrees(model: nn.Module, metadata: ModelMetadata) -> None:
         )
 
 
+def read_onnx_metadata(path: str | Path) -> ModelMetadata:
+    """The ModelMetadata an exported file carries, read without loading its weights."""
+    model = onnx.load(path, load_external_data=False)
+    props = {p.key: p.value for p in model.metadata_props}
+    return ModelMetadata.from_json(props[METADATA_KEY])
+
+
 def export_onnx(model: nn.Module, metadata: ModelMetadata, path: str | Path) -> Path:
     """Write the inference form of ``model`` (batch norm folded) to ``path`` as ONNX."""
     check_agrees(model, metadata)

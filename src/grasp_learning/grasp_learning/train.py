@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from grasp_core.datasets import Dataset, open_dataset, split
-from grasp_core.metadata import ModelMetadata
+from grasp_core.metadata import MODALITIES, ModelMetadata
 from grasp_core.metrics import accuracy_key, evaluate
 from grasp_core.postprocess import PostprocessParams, decode_maps, grasps_from_maps
 from grasp_learning.augment import NO_AUGMENTATION, Augmentation, training_pair
@@ -150,7 +149,7 @@ def train(
         train_set = split(dataset, "train", config.val_fraction)
         val_set = split(dataset, "test", config.val_fraction)
     hyper = {
-        "in_channels": {"rgbd": 4, "depth": 1}[MODALITY[config.architecture]],
+        "in_channels": MODALITIES[MODALITY[config.architecture]],
         **config.hyperparameters,
     }
     model = build_model(config.architecture, **hyper).to(device)
@@ -274,4 +273,4 @@ def _write_csv(rows: list[dict[str, float]], path: Path) -> None:
         writer.writerows(rows)
 
 
-__all__ = ["SELECTION_KEY", "TrainConfig", "math", "train", "validate"]
+__all__ = ["SELECTION_KEY", "TrainConfig", "train", "validate"]

@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 
 from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
-from grasp_sim.scene import TIMESTEP, TableScene
+from grasp_sim.scene import TIMESTEP, TableScene, quat_from_matrix
 
 PARK = np.array([0.0, 0.0, 3.0])  # far above the camera's view, m (world)
 SPEED_M_S = 0.25
@@ -55,12 +55,6 @@ def gripper_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
     return bodies, sections
 
 
-def _quat(rotation: np.ndarray) -> np.ndarray:
-    quat = np.empty(4)
-    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(rotation).ravel())
-    return quat
-
-
 class FloatingGripper:
     """Drives the gripper of a TableScene built with gripper_xml()."""
 
@@ -70,8 +64,7 @@ class FloatingGripper:
         self._mocap = m.body_mocapid[
             mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "gripper_target")
         ]
-        joint = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "gripper_free")
-        self._qpos, self._qvel = m.jnt_qposadr[joint], m.jnt_dofadr[joint]
+        self._joint = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "gripper_free")
         self._finger_qpos = m.jnt_qposadr[
             mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "finger_pos")
         ]
@@ -79,14 +72,9 @@ class FloatingGripper:
     def place(self, position: np.ndarray, rotation: np.ndarray) -> None:
         """Put the gripper (and its target) at a pose at once, at rest (world frame, m)."""
         d = self.scene.data
-        quat = _quat(rotation)
+        quat = quat_from_matrix(rotation)
         d.mocap_pos[self._mocap], d.mocap_quat[self._mocap] = position, quat
-        d.qpos[self._qpos : self._qpos + 3], d.qpos[self._qpos + 3 : self._qpos + 7] = (
-            position,
-            quat,
-        )
-        d.qvel[self._qvel : self._qvel + 6] = 0.0
-        mujoco.mj_forward(self.scene.model, d)
+        self.scene.set_free_joint(self._joint, position, quat)
 
     def park(self) -> None:
         """Out of the camera's view and the objects' way."""
@@ -113,7 +101,7 @@ class FloatingGripper:
         """Straight-line move of the target at SPEED_M_S, then a moment to settle."""
         d = self.scene.data
         start = d.mocap_pos[self._mocap].copy()
-        d.mocap_quat[self._mocap] = _quat(rotation)
+        d.mocap_quat[self._mocap] = quat_from_matrix(rotation)
         steps = max(1, int(np.linalg.norm(position - start) / SPEED_M_S / TIMESTEP))
         for alpha in np.linspace(0, 1, steps + 1)[1:]:
             d.mocap_pos[self._mocap] = start + alpha * (position - start)

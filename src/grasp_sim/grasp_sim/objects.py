@@ -58,10 +58,6 @@ def _rng(family: str, index: int) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(f"{family}/{index}".encode()))
 
 
-def _z_quat(angle: float) -> tuple[float, float, float, float]:
-    return (math.cos(angle / 2), 0.0, 0.0, math.sin(angle / 2))
-
-
 def _tilted_quat(about_z: float, tilt: float) -> tuple[float, float, float, float]:
     """Rotation about z by about_z after tilting about y by tilt (both rad)."""
     cz, sz = math.cos(about_z / 2), math.sin(about_z / 2)

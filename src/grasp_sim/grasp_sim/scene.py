@@ -156,6 +156,13 @@ class Frame:
     intrinsics: CameraIntrinsics
 
 
+def quat_from_matrix(rotation: np.ndarray) -> np.ndarray:
+    """MuJoCo's (w, x, y, z) quaternion of a 3x3 rotation matrix."""
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(rotation, dtype=np.float64).ravel())
+    return quat
+
+
 # MuJoCo's camera looks along its -z with +y up; the optical frame looks along +z, y down.
 _OPTICAL_TO_MUJOCO = np.diag([1.0, -1.0, -1.0])
 
@@ -218,15 +225,19 @@ class TableScene:
             (np.abs(pos[:, :2]).max(1) < TABLE_HALF_SIZE) & (pos[:, 2] > -0.01) & (pos[:, 2] < 0.25)
         )
 
-    def set_pose(self, index: int, position: np.ndarray, quat: np.ndarray) -> None:
-        """Put object ``index`` at ``position`` (m, world) with orientation ``quat`` (w x y z),
-        at rest."""
-        joint = self.model.body_jntadr[self._body_of_object[index]]
+    def set_free_joint(self, joint: int, position: np.ndarray, quat: np.ndarray) -> None:
+        """Put the body of free joint ``joint`` at ``position`` (m, world) with orientation
+        ``quat`` (w x y z), at rest."""
         qpos, qvel = self.model.jnt_qposadr[joint], self.model.jnt_dofadr[joint]
         self.data.qpos[qpos : qpos + 3] = position
         self.data.qpos[qpos + 3 : qpos + 7] = quat
         self.data.qvel[qvel : qvel + 6] = 0.0
         mujoco.mj_forward(self.model, self.data)
+
+    def set_pose(self, index: int, position: np.ndarray, quat: np.ndarray) -> None:
+        """Put object ``index`` at ``position`` (m, world) with orientation ``quat`` (w x y z),
+        at rest."""
+        self.set_free_joint(self.model.body_jntadr[self._body_of_object[index]], position, quat)
 
     def remove(self, index: int) -> None:
         """Take object ``index`` off the table (parked far below it, physics frozen)."""
@@ -237,9 +248,7 @@ class TableScene:
     def render(self, camera: CameraPose) -> Frame:
         """RGB, depth and instance mask seen from ``camera``."""
         self.model.cam_pos[self.camera_id] = camera.position
-        quat = np.empty(4)
-        mujoco.mju_mat2Quat(quat, (camera.rotation @ _OPTICAL_TO_MUJOCO).ravel())
-        self.model.cam_quat[self.camera_id] = quat
+        self.model.cam_quat[self.camera_id] = quat_from_matrix(camera.rotation @ _OPTICAL_TO_MUJOCO)
         mujoco.mj_forward(self.model, self.data)
         if self._renderer is None:
             self._renderer = mujoco.Renderer(
