@@ -34,12 +34,13 @@ def imported_top_modules(package_dir: Path) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("package", ["grasp_core", "grasp_learning", "grasp_sim"])
 def test_ros_free_packages_import_no_ros(package: str) -> None:
+    """Only a package's ROS adapter, node.py, may import ROS (grasp_sim has one)."""
     package_dir = ROOT / "src" / package / package
     assert any(package_dir.glob("*.py")), f"{package_dir} holds no Python modules"
     offenders = {
         path: sorted(names & ROS_MODULES)
         for path, names in imported_top_modules(package_dir).items()
-        if names & ROS_MODULES
+        if names & ROS_MODULES and not path.endswith("/node.py")
     }
     assert offenders == {}, f"{package} must stay ROS-free"
 

@@ -41,3 +41,66 @@ def read_depth(path: str | Path) -> np.ndarray:
             "(16-bit PNG/TIFF in sensor units, or float TIFF/.npy in m)"
         )
     return depth
+
+
+# sensor_msgs/Image encodings the stack reads and writes: name -> (dtype, channels). RGB
+# images are HxWx3 uint8 in RGB order inside the stack; depth is 16UC1 (mm) or 32FC1 (m).
+ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "rgb8": (np.dtype(np.uint8), 3),
+    "bgr8": (np.dtype(np.uint8), 3),
+    "mono8": (np.dtype(np.uint8), 1),
+    "16UC1": (np.dtype(np.uint16), 1),
+    "mono16": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+
+
+def decode_image(
+    data: bytes | bytearray | memoryview | np.ndarray,
+    height: int,
+    width: int,
+    encoding: str,
+    step: int,
+    big_endian: bool = False,
+) -> np.ndarray:
+    """The array of a raw image buffer laid out as in sensor_msgs/Image.
+
+    Returns HxW (one channel) or HxWx3 in RGB order (bgr8 is converted); a new array that
+    does not alias ``data``. Raises InputError for an unknown encoding or a buffer whose size
+    does not match height x step.
+    """
+    if encoding not in ENCODINGS:
+        raise InputError(
+            f"image encoding '{encoding}' is not supported; send one of {', '.join(ENCODINGS)}"
+        )
+    dtype, channels = ENCODINGS[encoding]
+    row_bytes = width * channels * dtype.itemsize
+    buffer = np.frombuffer(data, np.uint8)
+    if height <= 0 or width <= 0 or step < row_bytes or buffer.size != height * step:
+        raise InputError(
+            f"{encoding} image of {width}x{height} with step {step} needs {height * step} bytes "
+            f"and step >= {row_bytes}, got {buffer.size} bytes: the message is malformed"
+        )
+    rows = buffer.reshape(height, step)[:, :row_bytes]
+    image = rows.copy().view(dtype.newbyteorder(">" if big_endian else "<"))
+    image = image.astype(dtype, copy=False).reshape(height, width, channels)
+    if encoding == "bgr8":
+        image = image[..., ::-1]
+    return np.ascontiguousarray(image[..., 0] if channels == 1 else image)
+
+
+def encode_image(image: np.ndarray, encoding: str) -> tuple[int, bytes]:
+    """(step, little-endian bytes) of an HxW or HxWx3 array in ``encoding`` (rgb8: RGB order)."""
+    if encoding not in ENCODINGS:
+        raise InputError(f"cannot encode '{encoding}'; use one of {', '.join(ENCODINGS)}")
+    dtype, channels = ENCODINGS[encoding]
+    shape_ok = image.ndim == 2 if channels == 1 else image.ndim == 3 and image.shape[2] == channels
+    if image.dtype != dtype or not shape_ok:
+        raise InputError(
+            f"{encoding} needs a {dtype} array with {channels} channel(s), got {image.dtype} "
+            f"{image.shape}"
+        )
+    if encoding == "bgr8":
+        image = image[..., ::-1]
+    image = np.ascontiguousarray(image, dtype.newbyteorder("<"))
+    return image.shape[1] * channels * dtype.itemsize, image.tobytes()
