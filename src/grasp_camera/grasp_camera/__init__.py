@@ -1,1 +1,2 @@
-"""Camera driver node of the grasp stack: RealSense (pyrealsense2), simulated table, replay of recorded frames; Kinect through its own driver by remapping."""
+"""Camera driver node: RealSense (pyrealsense2), a simulated table, or replay of recorded
+frames; a Kinect is used through its own driver by remapping its topics."""

@@ -1,1 +1,2 @@
-"""PickObject and CleanTable action servers with a MoveIt (moveit_py) or built-in inverse-kinematics motion backend."""
+"""PickObject and CleanTable action servers over a MoveIt (moveit_py) or a built-in
+inverse-kinematics motion backend."""

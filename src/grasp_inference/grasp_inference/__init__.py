@@ -1,1 +1,2 @@
-"""Grasp inference node: serves GR-ConvNet, GG-CNN2 or SSG through ONNX Runtime on the camera's frames."""
+"""Grasp inference node: serves GR-ConvNet, GG-CNN2 or SSG through ONNX Runtime on the
+camera's frames."""

@@ -1,1 +1,2 @@
-"""Turns image-space grasps plus aligned depth and intrinsics into 6-DoF grasps in the robot base frame."""
+"""Image-space grasps plus aligned depth and intrinsics to 6-DoF grasps in the robot base
+frame."""
