@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from grasp_core.bench import run_bench
+from grasp_core.bench import GPU_PROVIDERS, run_bench
 from grasp_learning.export import export_onnx, metadata_for, read_onnx_metadata
 from grasp_learning.models import build_model
 
@@ -61,8 +61,10 @@ def markdown(rows: list[dict]) -> str:
     lines = [header]
     for row in rows:
         r = row["result"]
-        eager = r["median_ms"].get("torch-eager-cpu")
         for runtime, ms in r["median_ms"].items():
+            # Each ONNX Runtime figure is compared with torch eager on the same device.
+            on_gpu = any(gpu in runtime for gpu in GPU_PROVIDERS)
+            eager = r["median_ms"].get("torch-eager-cuda" if on_gpu else "torch-eager-cpu")
             speedup = f"{eager / ms:.2f}x" if eager and runtime.startswith("onnx") else ""
             target = f"{row['target']:.0f}" if runtime.endswith("CPUExecutionProvider") else ""
             lines.append(
@@ -123,6 +125,8 @@ def main() -> None:
         )
     table = markdown(rows)
     device = rows[0]["result"]["device"]
+    if torch.cuda.is_available():
+        device += f"; GPU: {torch.cuda.get_device_name(0)}"
     labels = label_throughput()
     table += (
         f"\n\nDense grasp labels (640x480, 18 angles, 4 px grid): "

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from grasp_core.metadata import ModelMetadata
-from grasp_core.serving import GraspPredictor, choose_providers
+from grasp_core.serving import INPUT_NAME, OUTPUT_NAMES, GraspPredictor, choose_providers
 
 
 def median_ms(run: Callable[[], object], runs: int, warmup: int = 10) -> float:
@@ -84,8 +85,29 @@ def onnxruntime_medians(
         if candidate.providers[0] != provider:
             continue
         medians[f"onnxruntime-{provider}"] = median_ms(candidate.infer, runs)
+        if provider in GPU_PROVIDERS:
+            medians[f"onnxruntime-{provider}-device-io"] = device_io_median(candidate, runs)
         predictor = predictor or candidate
     return predictor, medians
+
+
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+def device_io_median(predictor: GraspPredictor, runs: int) -> float:
+    """Median ms with the input and the maps resident on GPU 0: the network alone.
+
+    The served path (predictor.infer) binds host buffers, so its figure includes the
+    host <-> device copies a node pays per frame; this one isolates what the GPU does.
+    """
+    meta = predictor.metadata
+    session = predictor.session
+    binding = session.io_binding()
+    frame = np.zeros((1, meta.channels, *meta.input_size), np.float32)
+    binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(frame, "cuda", 0))
+    for name in OUTPUT_NAMES:
+        binding.bind_output(name, "cuda", 0)
+    return median_ms(lambda: session.run_with_iobinding(binding), runs)
 
 
 def run_bench(model: str | Path, runs: int = 100, threads: int | None = None) -> dict:
