@@ -16,8 +16,19 @@ from hypothesis import strategies as st
 
 from grasp_core.camera import D435_COLOR_640X480, CameraIntrinsics
 from grasp_core.grasp import ImageGrasp
-from grasp_core.pose import GraspPose, grasp_pose_in_camera, patch_depth
+from grasp_core.gripper import GripperSpec
+from grasp_core.pose import (
+    GraspPose,
+    TransformSettings,
+    fits_gripper,
+    grasp_pose_in_camera,
+    grasp_poses_in_camera,
+    grasps_in_base,
+    patch_depth,
+    patch_depths,
+)
 from grasp_core.preprocess import InputError
+from grasp_core.workspace import Workspace
 
 # Different focal lengths along u and v, so that mixing them up shows.
 K = CameraIntrinsics(fx=600.0, fy=500.0, cx=32.0, cy=24.0, width=64, height=48)
@@ -261,3 +272,237 @@ def test_transformed_rotates_the_gripper_axes() -> None:
     turned = world.transformed(_transform(RZ90, [0, 0, 0]), "other")
     np.testing.assert_allclose(turned.rotation[:, 0], [-math.sqrt(3) / 2, 0.5, 0], atol=1e-12)
     np.testing.assert_allclose(turned.position, [0.0, 0.0, 0.38], atol=1e-12)
+
+
+# --- table-normal approach ------------------------------------------------------------------
+
+# A square-pixel camera, so that the optical and the table-normal approach agree when the
+# camera looks straight down.
+SQUARE = CameraIntrinsics(fx=500.0, fy=500.0, cx=32.0, cy=24.0, width=64, height=48)
+
+
+def _look_down(height: float) -> np.ndarray:
+    """T_base_optical of a camera at (0, 0, height) m looking straight down (optical z = -z)."""
+    return _transform(np.diag([1.0, -1.0, -1.0]), [0.0, 0.0, height])
+
+
+def _tilted_camera() -> np.ndarray:
+    """T_base_optical of a camera at (0, -0.4, 0.6) m pitched 40 deg from straight down."""
+    tilt = math.radians(40.0)
+    # Optical axes in the base frame: x along +x, z forward and down towards +y.
+    z = np.array([0.0, math.sin(tilt), -math.cos(tilt)])
+    x = np.array([1.0, 0.0, 0.0])
+    return _transform(np.column_stack([x, np.cross(z, x), z]), [0.0, -0.4, 0.6])
+
+
+def _table_depth(camera: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
+    """Depth image (m) of the table plane z = 0 seen from camera (T_base_optical)."""
+    v, u = np.mgrid[0 : intrinsics.height, 0 : intrinsics.width]
+    rays = np.stack([(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy,
+                     np.ones(u.shape)], axis=-1)  # fmt: skip
+    # Optical depth t: camera_z + t * (R r)_z = 0.
+    return -camera[2, 3] / (rays @ camera[:3, :3].T)[..., 2]
+
+
+def _table_point(camera: np.ndarray, intrinsics: CameraIntrinsics, u: float, v: float):
+    """Where the pixel ray (u, v) meets the table z = 0, base frame, m (ray casting)."""
+    ray = camera[:3, :3] @ np.array([(u - intrinsics.cx) / intrinsics.fx,
+                                     (v - intrinsics.cy) / intrinsics.fy, 1.0])  # fmt: skip
+    return camera[:3, 3] + ray * (-camera[2, 3] / ray[2])
+
+
+def test_table_normal_equals_optical_approach_when_looking_straight_down() -> None:
+    camera = _look_down(0.6)
+    depth = np.full((SQUARE.height, SQUARE.width), 0.6)
+    up = camera[2, :3]
+    for angle in (-1.2, 0.0, 0.4, 1.5):
+        grasp = ImageGrasp(40.0, 20.0, angle, width=30.0, jaw_length=10.0)
+        optical = grasp_pose_in_camera(grasp, depth, SQUARE, 0.02)
+        table = grasp_pose_in_camera(grasp, depth, SQUARE, 0.02, approach="table_normal", up=up)
+        np.testing.assert_allclose(table.position, optical.position, atol=1e-12)
+        np.testing.assert_allclose(table.rotation, optical.rotation, atol=1e-12)
+        assert table.width == pytest.approx(optical.width)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.7, -1.1, math.pi / 2 - 0.01])
+def test_table_normal_on_a_tilted_camera_matches_ray_casting(angle: float) -> None:
+    camera = _tilted_camera()
+    depth = _table_depth(camera, SQUARE)
+    grasp = ImageGrasp(30.0, 26.0, angle, width=12.0, jaw_length=4.0, quality=0.7)
+    pose = grasp_pose_in_camera(grasp, depth, SQUARE, grasp_depth_m=0.01, patch_radius_px=0,
+                                approach="table_normal", up=camera[2, :3])  # fmt: skip
+    base = pose.transformed(camera, "base_link")
+    # Approach straight down, the origin 1 cm below the table point under the grasp pixel.
+    np.testing.assert_allclose(base.rotation[:, 2], [0, 0, -1], atol=1e-9)
+    centre = _table_point(camera, SQUARE, 30.0, 26.0)
+    np.testing.assert_allclose(base.position, centre + np.array([0, 0, -0.01]), atol=1e-9)
+    # The jaws' ends: rays through the ends of the 12 px opening, cast onto the table.
+    c, s = math.cos(grasp.angle), math.sin(grasp.angle)
+    end_a = _table_point(camera, SQUARE, 30.0 + 6 * c, 26.0 - 6 * s)
+    end_b = _table_point(camera, SQUARE, 30.0 - 6 * c, 26.0 + 6 * s)
+    assert base.width == pytest.approx(np.linalg.norm(end_a - end_b), rel=1e-9)
+    # The closing axis is the tangent of that line at the centre; for a line on a plane it
+    # is the line's own direction (the two ends are symmetric in the image only).
+    along = (end_a - end_b) / np.linalg.norm(end_a - end_b)
+    assert abs(float(base.rotation[:, 0] @ along)) == pytest.approx(1.0, abs=1e-9)
+    r = base.rotation
+    np.testing.assert_allclose(r.T @ r, np.eye(3), atol=1e-12)
+    assert np.linalg.det(r) == pytest.approx(1.0)
+
+
+def test_table_normal_needs_a_unit_up_vector() -> None:
+    grasp = ImageGrasp(32.0, 24.0, 0.0, width=30.0, jaw_length=10.0)
+    with pytest.raises(ValueError, match="up"):
+        grasp_pose_in_camera(grasp, flat(), K, 0.02, approach="table_normal")
+    with pytest.raises(ValueError, match="up"):
+        grasp_pose_in_camera(grasp, flat(), K, 0.02, approach="table_normal", up=np.ones(3))
+    with pytest.raises(ValueError, match="approach"):
+        grasp_pose_in_camera(grasp, flat(), K, 0.02, approach="sideways")  # type: ignore[arg-type]
+
+
+def test_closing_line_that_misses_the_table_is_refused() -> None:
+    # The camera looks horizontally (optical z = base +y), so the table normal is the optical
+    # -y axis and the horizon is the row v = cy = 24. An upright opening from v = 12 to 32
+    # crosses it: one jaw's ray never meets the plane of the grasped point.
+    camera = _transform(np.column_stack([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]), [0, 0, 0.5])
+    up = camera[2, :3]
+    np.testing.assert_allclose(up, [0, -1, 0])
+    straddling = ImageGrasp(32.0, 22.0, -math.pi / 2, width=20.0, jaw_length=4.0)
+    with pytest.raises(InputError, match="table plane"):
+        grasp_pose_in_camera(straddling, flat(), K, 0.02, approach="table_normal", up=up)
+    below = ImageGrasp(32.0, 40.0, -math.pi / 2, width=20.0, jaw_length=4.0)
+    pose = grasp_pose_in_camera(below, flat(), K, 0.02, approach="table_normal", up=up)
+    np.testing.assert_allclose(pose.rotation[:, 2], [0, 1, 0], atol=1e-12)
+
+
+# --- many grasps at once --------------------------------------------------------------------
+
+
+def _naive_patch_median(depth: np.ndarray, u: float, v: float, r: int) -> float:
+    iu, iv = round(u), round(v)
+    values = [
+        depth[y, x]
+        for y in range(iv - r, iv + r + 1)
+        for x in range(iu - r, iu + r + 1)
+        if 0 <= y < depth.shape[0] and 0 <= x < depth.shape[1]
+        and np.isfinite(depth[y, x]) and depth[y, x] > 0
+    ]  # fmt: skip
+    return float(np.median(values)) if values else math.nan
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_patch_depths_match_a_pixel_by_pixel_median(dtype: type) -> None:
+    rng = np.random.default_rng(7)
+    depth = rng.uniform(0.3, 1.5, (48, 64)).astype(dtype)
+    depth[rng.random(depth.shape) < 0.3] = 0.0
+    depth[rng.random(depth.shape) < 0.1] = np.nan
+    depth[10:20, 10:20] = 0.0  # a hole wider than a patch
+    u = np.concatenate([rng.uniform(-0.4, 63.4, 200), [15.0, 0.0, 63.0]])
+    v = np.concatenate([rng.uniform(-0.4, 47.4, 200), [15.0, 47.0, 0.0]])
+    for radius in (0, 2, 3):
+        got = patch_depths(depth, u, v, radius)
+        expected = [_naive_patch_median(depth, a, b, radius) for a, b in zip(u, v, strict=True)]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, equal_nan=True)
+    assert np.isnan(patch_depths(depth, np.array([15.0]), np.array([15.0]), 3)[0])
+
+
+@pytest.mark.parametrize("approach", ["camera", "table_normal"])
+def test_many_grasps_at_once_equal_one_at_a_time(approach: str) -> None:
+    rng = np.random.default_rng(11)
+    camera = _tilted_camera()
+    depth = _table_depth(camera, K)
+    depth[rng.random(depth.shape) < 0.2] = 0.0
+    depth[30:40, 5:15] = np.nan
+    grasps = [
+        ImageGrasp(rng.uniform(-5, 70), rng.uniform(-5, 52), rng.uniform(-2, 2),
+                   rng.uniform(0, 40), 5.0, quality=rng.uniform())
+        for _ in range(60)
+    ] + [ImageGrasp(10.0, 35.0, 0.0, 10.0, 5.0)]  # fmt: skip
+    up = camera[2, :3]
+    poses, reasons = grasp_poses_in_camera(grasps, depth, K, 0.02, 2, approach, up)  # type: ignore[arg-type]
+    assert len(poses) == len(reasons) == len(grasps)
+    assert reasons[-1].startswith("no valid depth")
+    assert any(r.startswith("grasp centre") for r in reasons) and reasons.count("") > 20
+    for i, grasp in enumerate(grasps):
+        if reasons[i]:
+            with pytest.raises(InputError, match=reasons[i].split(" ")[0]):
+                grasp_pose_in_camera(grasp, depth, K, 0.02, 2, approach, up)  # type: ignore[arg-type]
+            assert np.isnan(poses.positions[i]).all()
+            continue
+        one = grasp_pose_in_camera(grasp, depth, K, 0.02, 2, approach, up)  # type: ignore[arg-type]
+        np.testing.assert_allclose(poses.positions[i], one.position, atol=1e-12)
+        np.testing.assert_allclose(poses.rotations[i], one.rotation, atol=1e-12)
+        assert poses.widths[i] == pytest.approx(one.width, rel=1e-12)
+        assert poses.qualities[i] == grasp.quality
+
+
+def test_depth_and_camera_info_of_different_sizes_are_an_input_error() -> None:
+    with pytest.raises(InputError, match="camera_info"):
+        grasp_poses_in_camera([ImageGrasp(3.0, 3.0, 0.0, 5.0, 2.0)], np.ones((24, 32)), K, 0.02)
+
+
+def test_grasp_poses_transformed_equal_each_pose_transformed() -> None:
+    grasps = [ImageGrasp(20.0 + 5 * i, 20.0, 0.3 * i, 20.0, 5.0, quality=0.1 * i) for i in range(4)]
+    poses, _ = grasp_poses_in_camera(grasps, flat(0.5), K, 0.02)
+    moved = poses.transformed(_tilted_camera(), "base_link")
+    assert moved.frame == "base_link"
+    for i in range(4):
+        expected = poses.pose(i).transformed(_tilted_camera(), "base_link")
+        got = moved.pose(i)
+        np.testing.assert_allclose(got.matrix(), expected.matrix(), atol=1e-12)
+        assert (got.width, got.quality, got.frame) == (
+            expected.width,
+            expected.quality,
+            "base_link",
+        )
+
+
+# --- checks: gripper, workspace, quality ----------------------------------------------------
+
+
+def test_fits_gripper_leaves_room_for_the_clearance() -> None:
+    gripper = GripperSpec(max_opening=0.085, width_tolerance=0.005)
+    np.testing.assert_array_equal(
+        fits_gripper(np.array([0.0, 0.079, 0.080, 0.0801, 0.2]), gripper),
+        [True, True, True, False, False],
+    )
+
+
+def test_grasps_in_base_keeps_checked_grasps_best_first_and_says_why_others_go() -> None:
+    camera = _look_down(0.6)  # table at z = 0 with depth 0.6 m everywhere
+    depth = np.full((SQUARE.height, SQUARE.width), 0.6)
+    depth[0:10, 0:10] = np.nan
+    settings = TransformSettings(
+        workspace=Workspace(np.array([-0.02, -0.02, -0.05]), np.array([0.05, 0.05, 0.3])),
+        grasp_depth_m=0.01, patch_radius_px=1, min_quality=0.3,
+    )  # fmt: skip
+    grasps = [
+        ImageGrasp(32.0, 24.0, 0.0, 40.0, 5.0, quality=0.5),  # 40 px * 0.6 / 500 = 0.048 m
+        ImageGrasp(40.0, 20.0, 0.5, 20.0, 5.0, quality=0.9),  # at x = 0.0096, y = 0.0048 m
+        ImageGrasp(32.0, 24.0, 0.0, 80.0, 5.0, quality=0.95),  # 0.096 m: wider than 0.08
+        ImageGrasp(63.0, 24.0, 0.0, 20.0, 5.0, quality=0.8),  # x = 0.0372 m (in)
+        ImageGrasp(32.0, 47.0, 0.0, 20.0, 5.0, quality=0.8),  # y = -0.0276 m: outside
+        ImageGrasp(5.0, 5.0, 0.0, 20.0, 5.0, quality=0.99),  # in the hole
+        ImageGrasp(20.0, 24.0, 0.0, 20.0, 5.0, quality=0.1),  # below min_quality
+        ImageGrasp(99.0, 24.0, 0.0, 20.0, 5.0, quality=0.99),  # off the image
+    ]
+    result = grasps_in_base(grasps, depth, SQUARE, camera, settings, "base_link")
+    assert result.indices.tolist() == [1, 3, 0]
+    np.testing.assert_allclose(result.poses.qualities, [0.9, 0.8, 0.5])
+    assert result.poses.frame == "base_link"
+    np.testing.assert_allclose(result.poses.positions[0], [0.0096, 0.0048, -0.01], atol=1e-12)
+    np.testing.assert_allclose(result.poses.rotations[:, :, 2], [[0, 0, -1]] * 3, atol=1e-12)
+    assert result.poses.widths[2] == pytest.approx(0.048)
+    reasons = dict(result.dropped)
+    assert sorted(reasons) == [2, 4, 5, 6, 7]
+    assert "exceeds the gripper" in reasons[2] and "0.096" in reasons[2]
+    assert "outside the workspace" in reasons[4]
+    assert "no valid depth" in reasons[5]
+    assert "below min_quality" in reasons[6]
+    assert "outside the depth image" in reasons[7]
+
+
+def test_grasps_in_base_of_no_grasps_is_empty() -> None:
+    settings = TransformSettings(Workspace(np.zeros(3), np.ones(3)))
+    result = grasps_in_base([], flat(), K, _look_down(0.6), settings)
+    assert len(result.poses) == 0 and result.indices.size == 0 and result.dropped == ()

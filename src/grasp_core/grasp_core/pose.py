@@ -1,24 +1,42 @@
-"""From an image grasp and aligned depth to a 6-DoF grasp pose in the camera frame.
+"""From image grasps and aligned depth to 6-DoF grasp poses, in the camera and the base frame.
 
 After 002_a78fe279f064600a.txt (eq. 8-9): the gripper approaches along the camera's optical
 axis; its centre is the grasp pixel back-projected at the measured depth and pushed d
 further along the axis; its closing axis is the image angle turned into the optical frame.
+The table-normal approach instead comes straight down onto the table (along -up), with the
+closing axis the image's closing line laid onto the plane parallel to the table through the
+grasped surface point.
 
 Gripper frame (the stack's convention, also the simulated gripper's): origin between the
 fingertips, x along the closing axis, z along the approach (from the palm towards the
 fingertips), y = z cross x. Optical frame as in grasp_core.camera.
+
+Every per-frame step works on all grasps of a frame at once (numpy over N grasps), so a
+frame's overhead does not grow with a Python loop over grasps.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from grasp_core.camera import CameraIntrinsics
+from grasp_core.geometry import grasps_to_array
 from grasp_core.grasp import ImageGrasp
+from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
 from grasp_core.preprocess import InputError, valid_depth
+from grasp_core.workspace import Workspace
+
+Approach = Literal["camera", "table_normal"]
+"""How the gripper comes in: along the optical axis (002 eq. 8-9) or down the table normal."""
+APPROACHES: tuple[str, ...] = get_args(Approach)
+
+# Below this |cos| between a pixel ray and the table plane the ray meets the plane too far
+# away (or behind the camera) for the closing line to be placed on it.
+_MIN_RAY_COS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -45,23 +63,175 @@ class GraspPose:
         return GraspPose(m[:3, 3].copy(), m[:3, :3].copy(), self.width, self.quality, frame)
 
 
-def patch_depth(depth_m: np.ndarray, u: float, v: float, radius_px: int) -> float:
-    """Robust depth (m) at (u, v): the median of the valid pixels within radius_px.
+@dataclass(frozen=True)
+class GraspPoses:
+    """N grasps in one frame, the array form of GraspPose: positions (N, 3) m, rotations
+    (N, 3, 3) with columns x (closing), y, z (approach), widths (N,) m, qualities (N,)."""
+
+    positions: np.ndarray
+    rotations: np.ndarray
+    widths: np.ndarray
+    qualities: np.ndarray
+    frame: str = "camera_optical"
+
+    def __len__(self) -> int:
+        return len(self.widths)
+
+    def pose(self, i: int) -> GraspPose:
+        """The i-th grasp as a GraspPose."""
+        return GraspPose(
+            self.positions[i].copy(), self.rotations[i].copy(), float(self.widths[i]),
+            float(self.qualities[i]), self.frame,
+        )  # fmt: skip
+
+    def select(self, index: np.ndarray) -> GraspPoses:
+        """The grasps at ``index`` (integer indices or a boolean mask), in that order."""
+        return GraspPoses(
+            self.positions[index], self.rotations[index], self.widths[index],
+            self.qualities[index], self.frame,
+        )  # fmt: skip
+
+    def transformed(self, transform: np.ndarray, frame: str) -> GraspPoses:
+        """These grasps in another frame; transform: 4x4, self.frame -> ``frame``."""
+        r, t = transform[:3, :3], transform[:3, 3]
+        return GraspPoses(
+            self.positions @ r.T + t, r @ self.rotations, self.widths, self.qualities, frame
+        )
+
+
+def _centre_pixels(depth_m: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Nearest pixel (column, row) of each centre and whether it lies in the image."""
+    h, w = depth_m.shape
+    iu, iv = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
+    return iu, iv, (iu >= 0) & (iu < w) & (iv >= 0) & (iv < h)
+
+
+def patch_depths(depth_m: np.ndarray, u: np.ndarray, v: np.ndarray, radius_px: int) -> np.ndarray:
+    """Robust depths (N,) m at the pixels (u, v) (each (N,) px): per centre, the median of
+    the valid pixels within radius_px (a square patch, cut at the image border).
 
     A median ignores the sensor's holes and flying pixels at object edges, where a single
-    pixel's depth is least reliable. Raises InputError if the patch has no valid depth.
+    pixel's depth is least reliable. NaN where the centre is outside the image or its patch
+    has no valid depth.
     """
     h, w = depth_m.shape
-    iu, iv = round(u), round(v)
-    if not (0 <= iu < w and 0 <= iv < h):
+    iu, iv, inside = _centre_pixels(depth_m, np.asarray(u), np.asarray(v))
+    offsets = np.arange(-radius_px, radius_px + 1)
+    cols = (iu[:, None] + offsets)[:, None, :]  # (N, 1, P) against rows (N, P, 1)
+    rows = (iv[:, None] + offsets)[:, :, None]
+    in_image = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    shape = (len(iu), offsets.size**2)
+    values = depth_m[np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)].reshape(shape)
+    values = np.where(in_image.reshape(shape) & valid_depth(values), values, np.nan)
+    # NaN sorts last, so the k valid values of a row are its first k.
+    ordered = np.sort(values, axis=1)
+    k = (~np.isnan(ordered)).sum(axis=1)
+    lo, hi = np.maximum(k - 1, 0) // 2, k // 2
+    lo_value = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0]
+    hi_value = np.take_along_axis(ordered, np.minimum(hi, ordered.shape[1] - 1)[:, None], 1)[:, 0]
+    median = (lo_value + hi_value) / 2
+    return np.where(inside & (k > 0), median, np.nan).astype(np.float64)
+
+
+def patch_depth(depth_m: np.ndarray, u: float, v: float, radius_px: int) -> float:
+    """Robust depth (m) at (u, v) px, as patch_depths for one centre.
+
+    Raises InputError if the centre is outside the image or the patch has no valid depth.
+    """
+    h, w = depth_m.shape
+    if not _centre_pixels(depth_m, np.array([u]), np.array([v]))[2][0]:
         raise InputError(f"grasp centre ({u:.1f}, {v:.1f}) px is outside the {w}x{h} depth image")
-    patch = depth_m[
-        max(0, iv - radius_px) : iv + radius_px + 1, max(0, iu - radius_px) : iu + radius_px + 1
-    ]
-    values = patch[valid_depth(patch)]
-    if values.size == 0:
+    depth = patch_depths(depth_m, np.array([u]), np.array([v]), radius_px)[0]
+    if np.isnan(depth):
         raise InputError(f"no valid depth within {radius_px} px of ({u:.1f}, {v:.1f}) px")
-    return float(np.median(values))
+    return float(depth)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+def grasp_poses_in_camera(
+    grasps: Sequence[ImageGrasp],
+    depth_m: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    grasp_depth_m: float,
+    patch_radius_px: int = 3,
+    approach: Approach = "camera",
+    up: np.ndarray | None = None,
+) -> tuple[GraspPoses, list[str]]:
+    """The 6-DoF grasps (optical frame) of image grasps on an aligned depth image in m.
+
+    grasp_depth_m: how far past the measured surface the fingertips go (002's d), m, along
+    the approach. approach: 'camera' (002 eq. 8-9) or 'table_normal' (straight down, -up).
+    up: the table's normal pointing away from it, a unit (3,) vector in the optical frame
+    (the base frame's +z seen from the camera); needed for 'table_normal'.
+
+    Width (m): the image opening (px) laid onto the plane through the surface point that is
+    perpendicular to the approach (for 'camera', the plane z = depth as in 002).
+    Returns the poses of all N grasps (NaN rows where no pose could be made) and N reasons,
+    '' for a good pose, else why it has none.
+    """
+    if approach not in APPROACHES:
+        raise ValueError(f"approach must be one of {APPROACHES}, got '{approach}'")
+    if depth_m.shape != (intrinsics.height, intrinsics.width):
+        raise InputError(
+            f"depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but camera_info is "
+            f"{intrinsics.width}x{intrinsics.height}: depth must be aligned to the colour image"
+        )
+    params = grasps_to_array(grasps)
+    u, v, angle, width_px = params[:, 0], params[:, 1], params[:, 2], params[:, 3]
+    qualities = np.array([g.quality for g in grasps], np.float64)
+    surface = patch_depths(depth_m, u, v, patch_radius_px)
+    centre = intrinsics.backproject(u, v, surface)
+    # Rays parallel to the table plane divide by ~0 here; ends_ok flags those grasps.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c, s = np.cos(angle), np.sin(angle)
+        zeros, ones = np.zeros_like(c), np.ones_like(c)
+        if approach == "camera":
+            normal = np.array([0.0, 0.0, 1.0])
+            z_axis = np.stack([zeros, zeros, ones], axis=-1)
+            # Eq. 9: the closing axis (cos, -sin) of the image is the optical frame's (x, y).
+            x_axis = np.stack([c, -s, zeros], axis=-1)
+        else:
+            if up is None or not np.isclose(np.linalg.norm(up), 1.0):
+                raise ValueError(f"table_normal approach needs a unit up vector, got {up}")
+            normal = np.asarray(up, np.float64)
+            z_axis = np.broadcast_to(-normal, centre.shape)
+            # The image's closing line through the centre, laid onto the plane n.X = n.P: its
+            # tangent there is dr - r0 (n.dr) / (n.r0), r0 the centre's ray, dr its change per
+            # px along the line; it keeps the image's sense of the closing axis.
+            ray = intrinsics.backproject(u, v, ones)
+            step = np.stack([c / intrinsics.fx, -s / intrinsics.fy, zeros], axis=-1)
+            x_axis = _unit(step - ray * ((step @ normal) / (ray @ normal))[:, None])
+        # The jaws' endpoints on that plane: rays through the ends of the image opening.
+        half = width_px / 2
+        ends = [
+            intrinsics.backproject(u + sign * half * c, v - sign * half * s, ones)
+            for sign in (1, -1)
+        ]
+        cos_ends = np.stack([e @ normal for e in ends])
+        reach = (centre @ normal) / cos_ends
+        ends_ok = (np.abs(cos_ends) > _MIN_RAY_COS).all(axis=0) & (reach > 0).all(axis=0)
+        widths = np.linalg.norm(ends[0] * reach[0][:, None] - ends[1] * reach[1][:, None], axis=-1)
+        # Eq. 8: the surface point, pushed d further along the approach.
+        positions = centre + grasp_depth_m * z_axis
+        rotations = np.stack([x_axis, np.cross(z_axis, x_axis), z_axis], axis=-1)
+    inside = _centre_pixels(depth_m, u, v)[2]
+    bad = ~inside | np.isnan(surface) | ~ends_ok
+    reasons = [""] * len(grasps)
+    for i in np.flatnonzero(bad):
+        at = f"({u[i]:.1f}, {v[i]:.1f}) px"
+        reasons[i] = (
+            f"grasp centre {at} is outside the depth image"
+            if not inside[i]
+            else f"no valid depth within {patch_radius_px} px of {at}"
+            if np.isnan(surface[i])
+            else f"the closing line at {at} does not meet the table plane in front of the camera"
+        )
+    positions[bad], widths[bad] = np.nan, np.nan
+    rotations = np.where(bad[:, None, None], np.nan, rotations)
+    return GraspPoses(positions, rotations, widths, qualities), reasons
 
 
 def grasp_pose_in_camera(
@@ -70,17 +240,91 @@ def grasp_pose_in_camera(
     intrinsics: CameraIntrinsics,
     grasp_depth_m: float,
     patch_radius_px: int = 3,
+    approach: Approach = "camera",
+    up: np.ndarray | None = None,
 ) -> GraspPose:
-    """The 6-DoF grasp (optical frame) of an image grasp on an aligned depth image in m.
+    """The 6-DoF grasp (optical frame) of one image grasp; see grasp_poses_in_camera.
 
-    grasp_depth_m: how far past the measured surface the fingertips go (002's d).
+    Raises InputError with the reason when no pose can be made.
     """
-    surface = patch_depth(depth_m, grasp.u, grasp.v, patch_radius_px)
-    # Eq. 8: the surface point under the grasp pixel, pushed d further along the optical axis.
-    position = intrinsics.backproject(np.float64(grasp.u), np.float64(grasp.v), surface)
-    position[2] += grasp_depth_m
-    c, s = math.cos(grasp.angle), math.sin(grasp.angle)
-    # Eq. 9: the closing axis (cos, -sin) of the image is the optical frame's (x, y).
-    rotation = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
-    width = math.hypot(grasp.width * c / intrinsics.fx, grasp.width * s / intrinsics.fy) * surface
-    return GraspPose(position, rotation, width, grasp.quality)
+    poses, reasons = grasp_poses_in_camera(
+        [grasp], depth_m, intrinsics, grasp_depth_m, patch_radius_px, approach, up
+    )
+    if reasons[0]:
+        raise InputError(reasons[0])
+    return poses.pose(0)
+
+
+def fits_gripper(widths_m: np.ndarray, gripper: GripperSpec = DEFAULT_GRIPPER) -> np.ndarray:
+    """Whether each grasp width (m) plus the gripper's clearance fits its max opening."""
+    return np.asarray(widths_m) + gripper.width_tolerance <= gripper.max_opening
+
+
+@dataclass(frozen=True)
+class TransformSettings:
+    """How image grasps become base-frame grasps.
+
+    grasp_depth_m: fingertips past the surface, m. patch_radius_px: depth patch radius, px.
+    approach: see Approach. gripper: checks the width. workspace: base-frame box every grasp
+    position must lie in. min_quality: grasps below it are dropped, 0..1.
+    """
+
+    workspace: Workspace
+    grasp_depth_m: float = 0.02
+    patch_radius_px: int = 3
+    approach: Approach = "camera"
+    gripper: GripperSpec = DEFAULT_GRIPPER
+    min_quality: float = 0.0
+
+
+@dataclass(frozen=True)
+class BaseGrasps:
+    """The grasps of one frame that passed every check, in the base frame, best first.
+
+    indices: (K,) index of each kept grasp in the input. dropped: (index, reason) of the rest.
+    """
+
+    poses: GraspPoses
+    indices: np.ndarray
+    dropped: tuple[tuple[int, str], ...]
+
+
+def grasps_in_base(
+    grasps: Sequence[ImageGrasp],
+    depth_m: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    base_from_optical: np.ndarray,
+    settings: TransformSettings,
+    base_frame: str = "base_link",
+) -> BaseGrasps:
+    """Image grasps + aligned depth (m) -> checked 6-DoF grasps in the base frame.
+
+    base_from_optical: 4x4 transform, camera optical frame -> base frame (z up), m. A grasp is
+    dropped, with its reason, when it has no pose, is below min_quality, is wider than the
+    gripper opens, or its position lies outside the workspace.
+    """
+    up = base_from_optical[2, :3]  # the base's +z in the optical frame
+    camera_poses, reasons = grasp_poses_in_camera(
+        grasps, depth_m, intrinsics, settings.grasp_depth_m, settings.patch_radius_px,
+        settings.approach, up,
+    )  # fmt: skip
+    poses = camera_poses.transformed(base_from_optical, base_frame)
+    low_quality = poses.qualities < settings.min_quality
+    too_wide = ~fits_gripper(poses.widths, settings.gripper)
+    outside = ~settings.workspace.contains(poses.positions)
+    opening = settings.gripper.max_opening - settings.gripper.width_tolerance
+    for i in np.flatnonzero(low_quality | too_wide | outside):
+        if reasons[i]:
+            continue
+        p = poses.positions[i]
+        reasons[i] = (
+            f"quality {poses.qualities[i]:.2f} is below min_quality {settings.min_quality:.2f}"
+            if low_quality[i]
+            else f"width {poses.widths[i]:.3f} m exceeds the gripper's {opening:.3f} m"
+            if too_wide[i]
+            else f"position ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) m is outside the workspace"
+        )
+    kept = np.array([i for i, r in enumerate(reasons) if not r], np.int64)
+    kept = kept[np.argsort(-poses.qualities[kept], kind="stable")]
+    dropped = tuple((i, r) for i, r in enumerate(reasons) if r)
+    return BaseGrasps(poses.select(kept), kept, dropped)
