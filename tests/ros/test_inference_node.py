@@ -1,0 +1,128 @@
+"""The inference node on real DDS: frames in on the camera topics, detections out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from grasp_camera.messages import (
+    CAMERA_INFO_TOPIC,
+    COLOR_TOPIC,
+    DEPTH_TOPIC,
+    OPTICAL_FRAME,
+    camera_info_msg,
+    depth_mm,
+    image_array,
+    image_msg,
+)  # fmt: skip
+from grasp_inference.node import DEBUG_IMAGE_TOPIC, DETECTIONS_TOPIC, InferenceNode
+from grasp_interfaces.msg import ImageGraspArray
+from grasp_sim.objects import Part
+from tests.sim.tables import OVERHEAD, single_object_scene
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def table_frame():
+    """A rendered 640x480 frame of one 4 x 6 x 8 cm box on the table, seen from above."""
+    scene = single_object_scene(Part("box", (0.02, 0.03, 0.04)))
+    frame = scene.render(OVERHEAD)
+    scene.close()
+    return frame
+
+
+class Camera:
+    """Publishes frames on the camera topics as the driver would."""
+
+    def __init__(self, graph, frame) -> None:
+        self.node = graph.node("fake_driver")
+        self.frame = frame
+        self.pubs = {
+            topic: self.node.create_publisher(kind, topic, qos_profile_sensor_data)
+            for topic, kind in (
+                (COLOR_TOPIC, Image), (DEPTH_TOPIC, Image), (CAMERA_INFO_TOPIC, CameraInfo),
+            )
+        }  # fmt: skip
+
+    def send(self, sec: int, color_encoding: str = "rgb8", depth=None) -> None:
+        stamp = Time(sec=sec)
+        rgb = self.frame.rgb if color_encoding == "rgb8" else self.frame.rgb[..., 0]
+        depth = depth_mm(self.frame.depth) if depth is None else depth
+        self.pubs[COLOR_TOPIC].publish(image_msg(rgb, color_encoding, stamp, OPTICAL_FRAME))
+        self.pubs[DEPTH_TOPIC].publish(image_msg(depth, "16UC1", stamp, OPTICAL_FRAME))
+        self.pubs[CAMERA_INFO_TOPIC].publish(
+            camera_info_msg(self.frame.intrinsics, stamp, OPTICAL_FRAME)
+        )
+
+
+def collect(graph, topic, kind, qos=10) -> list:
+    received: list = []
+    graph.node(f"listener_{len(graph._nodes)}").create_subscription(
+        kind, topic, received.append, qos
+    )
+    return received
+
+
+def test_detections_come_with_the_frames_stamp_and_lie_on_the_box(ros_graph, table_frame):
+    node = ros_graph.add(InferenceNode(context=ros_graph.context))
+    detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
+    debug = collect(ros_graph, DEBUG_IMAGE_TOPIC, Image, qos_profile_sensor_data)
+    camera = Camera(ros_graph, table_frame)
+    ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
+    for sec in range(1, 40):
+        camera.send(sec)
+        if detections:
+            break
+        ros_graph.wait_for(lambda: True, timeout=0.2)
+    ros_graph.wait_for(lambda: detections and debug, timeout=20, what="detections")
+    first = detections[0]
+    assert first.header.frame_id == OPTICAL_FRAME and first.header.stamp.sec >= 1
+    assert first.grasps, "the shipped model found no grasp on a lone box"
+    best = first.grasps[0]
+    box = table_frame.instance_mask == 1
+    assert box[round(best.v), round(best.u)], "the best grasp is not on the box"
+    qualities = [g.quality for g in first.grasps]
+    assert qualities == sorted(qualities, reverse=True)
+    assert debug[0].encoding == "bgr8" and image_array(debug[0]).shape == (480, 640, 3)
+
+
+def test_bad_frames_are_reported_and_the_node_keeps_serving(ros_graph, table_frame):
+    node = ros_graph.add(InferenceNode(context=ros_graph.context))
+    detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
+    camera = Camera(ros_graph, table_frame)
+    ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
+    bad_frames = (
+        {"color_encoding": "mono8"},  # a grey colour image
+        {"depth": np.zeros((480, 640), np.uint16)},  # no depth at all
+        {"depth": np.zeros((240, 320), np.uint16)},  # depth of another size
+    )
+    for sec, bad in enumerate(bad_frames, start=1):
+        camera.send(sec, **bad)
+        ros_graph.wait_for(lambda n=sec: node.failed == n, timeout=20, what=f"bad frame {sec}")
+    assert detections == []
+    camera.send(4)
+    ros_graph.wait_for(lambda: detections, timeout=20, what="detections after bad frames")
+    assert detections[0].header.stamp.sec == 4
+
+
+def test_a_missing_model_leaves_the_node_up_and_reporting_the_error(ros_graph, tmp_path):
+    node = ros_graph.add(
+        InferenceNode(
+            context=ros_graph.context,
+            parameter_overrides=[Parameter("model_path", value=str(tmp_path / "absent.onnx"))],
+        )
+    )
+    diagnostics = collect(ros_graph, "/diagnostics", DiagnosticArray)
+    ros_graph.wait_for(lambda: diagnostics, timeout=5, what="diagnostics")
+    status = diagnostics[-1].status[0]
+    assert status.level == DiagnosticStatus.ERROR
+    assert "absent.onnx" in status.message and "does not exist" in status.message
+    assert node.predictor is None
