@@ -21,8 +21,10 @@ SPEED_M_S = 0.25
 GRIP_FORCE_N = 30.0
 
 
-def gripper_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
-    """Worldbody XML of the gripper and the XML of its weld and finger actuators."""
+def hand_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
+    """XML of the palm and the two fingers, to put inside a body whose frame is the gripper
+    frame (fingertips at its origin, palm towards -z), and the XML of the finger coupling
+    and the finger actuator 'finger_pos' (target: travel of each finger from open, m)."""
     half_open = spec.max_opening / 2
     t, w, d = spec.finger_thickness / 2, spec.finger_width / 2, spec.finger_depth / 2
     finger = (
@@ -31,9 +33,6 @@ def gripper_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
     )
     palm_half = half_open + 2 * t
     bodies = f"""
-<body name="gripper_target" mocap="true" pos="{PARK[0]} {PARK[1]} {PARK[2]}"/>
-<body name="gripper" pos="{PARK[0]} {PARK[1]} {PARK[2]}" gravcomp="1">
-  <freejoint name="gripper_free"/>
   <geom name="palm" type="box" size="{palm_half} {w} 0.01" pos="0 0 {-2 * d - 0.01}"
         rgba="0.3 0.3 0.35 1" mass="0.4"/>
   <body name="finger_pos" pos="{half_open + t} 0 {-d}" gravcomp="1">
@@ -43,15 +42,27 @@ def gripper_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
   <body name="finger_neg" pos="{-half_open - t} 0 {-d}" gravcomp="1">
     <joint name="finger_neg" type="slide" axis="1 0 0" range="0 {half_open}" damping="5"/>
     <geom name="finger_neg" {finger}/>
-  </body>
-</body>"""
+  </body>"""
     sections = f"""
-<equality><weld body1="gripper_target" body2="gripper" solref="0.01 1"/>
-  <joint joint1="finger_pos" joint2="finger_neg"/></equality>
+<equality><joint joint1="finger_pos" joint2="finger_neg"/></equality>
 <actuator>
   <position name="finger_pos" joint="finger_pos" kp="800" ctrlrange="0 {half_open}"
             forcerange="{-GRIP_FORCE_N} {GRIP_FORCE_N}"/>
 </actuator>"""
+    return bodies, sections
+
+
+def gripper_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
+    """Worldbody XML of the floating gripper and the XML of its weld and finger actuators."""
+    hand, hand_sections = hand_xml(spec)
+    bodies = f"""
+<body name="gripper_target" mocap="true" pos="{PARK[0]} {PARK[1]} {PARK[2]}"/>
+<body name="gripper" pos="{PARK[0]} {PARK[1]} {PARK[2]}" gravcomp="1">
+  <freejoint name="gripper_free"/>{hand}
+</body>"""
+    sections = f"""
+<equality><weld body1="gripper_target" body2="gripper" solref="0.01 1"/></equality>
+{hand_sections}"""
     return bodies, sections
 
 

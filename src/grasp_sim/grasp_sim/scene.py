@@ -11,6 +11,7 @@ Frames: the world frame has z up and its origin at the centre of the table top; 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mujoco
@@ -177,7 +178,10 @@ class TableScene:
         intrinsics: CameraIntrinsics,
         extra_bodies: str = "",
         extra_sections: str = "",
+        edit: Callable[[mujoco.MjSpec], None] | None = None,
     ) -> None:
+        """extra_bodies / extra_sections: see scene_xml. edit: called on the scene's MjSpec
+        before it is compiled, to add what XML cannot easily say (an arm from its URDF)."""
         self.objects = objects
         self.intrinsics = intrinsics
         poses = np.zeros((len(objects), 7))
@@ -191,7 +195,10 @@ class TableScene:
         )
         table = np.array([*rng.uniform(0.45, 0.8, 3), 1.0])
         xml = scene_xml(objects, poses, colours, table, intrinsics, extra_bodies, extra_sections)
-        self.model = mujoco.MjModel.from_xml_string(xml)
+        spec = mujoco.MjSpec.from_string(xml)
+        if edit is not None:
+            edit(spec)
+        self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self._body_of_object = np.array(
             [

@@ -1,0 +1,141 @@
+"""The simulated UR5: trajectory tracking, a hand-computed grasp that lifts a box through
+the built-in kinematics, the gripper, the configured camera and the ground truth."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grasp_executor.kinematics import ArmConfig, ArmKinematics, load_arm_config, time_path
+from grasp_sim.objects import ObjectModel, Part
+from grasp_sim.robot import SimRobot
+
+ARMS = Path(__file__).resolve().parents[2] / "src/grasp_bringup/config/arms"
+# Grasp frame straight down (approach -z of the base), closing along the base's -y.
+DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+BOX_HALF = (0.02, 0.02, 0.025)  # m: 4 cm across the closing axis, 5 cm tall
+BOX = ObjectModel("test_box", "box", (Part("box", BOX_HALF),))
+
+
+@pytest.fixture(scope="module")
+def config() -> ArmConfig:
+    return load_arm_config(ARMS / "ur5.yaml")
+
+
+@pytest.fixture(scope="module")
+def kinematics(config: ArmConfig) -> ArmKinematics:
+    return ArmKinematics(config)
+
+
+@pytest.fixture
+def robot(config: ArmConfig) -> Iterator[SimRobot]:
+    robot = SimRobot(config, objects=[BOX], seed=0)
+    yield robot
+    robot.close()
+
+
+def _pose(position: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3], out[:3, 3] = DOWN, position
+    return out
+
+
+def _run(robot: SimRobot, path: np.ndarray, speed: float) -> None:
+    robot.follow(time_path(path, speed), path)
+
+
+def test_follows_a_joint_trajectory(robot: SimRobot, config: ArmConfig) -> None:
+    goal = config.home + np.array([0.4, 0.3, -0.3, 0.2, 0.3, 0.6])
+    times = np.array([0.0, 0.8, 1.6])
+    positions = np.array([config.home, (config.home + goal) / 2, goal])
+    robot.command(times, positions)
+    robot.step(0.8)
+    # Mid-way the servos lag the moving target by little.
+    assert np.abs(robot.joint_positions() - positions[1]).max() < 0.02
+    robot.step(0.8 + 0.3)
+    assert np.abs(robot.joint_positions() - goal).max() < 2e-3
+    assert np.abs(robot.joint_velocities()).max() < 0.01
+
+
+def test_a_new_trajectory_replaces_the_running_one(robot: SimRobot, config: ArmConfig) -> None:
+    far = config.home + np.array([1.0, 0, 0, 0, 0, 0])
+    back = config.home + np.array([-0.2, 0, 0, 0, 0, 0])
+    robot.command(np.array([0.0, 2.0]), np.array([config.home, far]))
+    robot.step(0.5)
+    robot.follow(np.array([0.5]), back[None])
+    assert np.abs(robot.joint_positions() - back).max() < 2e-3
+
+
+def test_malformed_trajectories_are_refused(robot: SimRobot, config: ArmConfig) -> None:
+    with pytest.raises(ValueError, match="positions"):
+        robot.command(np.array([0.0, 1.0]), np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        robot.command(np.array([1.0, 0.5]), np.array([config.home, config.home]))
+
+
+def test_gripper_opening_is_reported(robot: SimRobot, config: ArmConfig) -> None:
+    assert robot.gripper_opening() == pytest.approx(config.gripper.max_opening, abs=1e-4)
+    robot.set_gripper(0.05)
+    robot.step(0.5)
+    assert robot.gripper_opening() == pytest.approx(0.05, abs=1e-3)
+    robot.set_gripper(1.0)  # clipped to the gripper's widest
+    robot.step(0.5)
+    assert robot.gripper_opening() == pytest.approx(config.gripper.max_opening, abs=1e-3)
+
+
+def test_grasp_at_a_known_box_lifts_it(
+    robot: SimRobot, config: ArmConfig, kinematics: ArmKinematics
+) -> None:
+    robot.place_object(0, np.array([0.5, 0.05, BOX_HALF[2]]), np.array([1.0, 0, 0, 0]))
+    robot.step(0.3)
+    box = robot.object_positions()[0]
+    # Fingertips 2.5 cm below the box top, closing across its 4 cm side.
+    grasp = _pose(box)
+    above = _pose(box + np.array([0.0, 0.0, 0.12]))
+    q_above = kinematics.inverse(above, robot.joint_positions())
+    assert q_above is not None
+    _run(robot, kinematics.joint_path(robot.joint_positions(), q_above), config.max_joint_speed)
+    _run(robot, kinematics.cartesian_path(robot.joint_positions(), grasp), 0.5)
+    reached = kinematics.forward(robot.joint_positions())[:3, 3]
+    np.testing.assert_allclose(reached, grasp[:3, 3], atol=2e-3)
+    robot.set_gripper(0.0)
+    robot.step(0.8)
+    assert 0.02 < robot.gripper_opening() < 2 * BOX_HALF[1]
+    _run(robot, kinematics.cartesian_path(robot.joint_positions(), above), 0.5)
+    assert robot.object_positions()[0, 2] > box[2] + 0.1
+    truth = robot.ground_truth()
+    assert truth["objects"][0]["held"] and not truth["objects"][0]["on_table"]
+
+
+def test_camera_sees_the_table_from_the_configured_pose(config: ArmConfig) -> None:
+    robot = SimRobot(config, objects=0, seed=0)
+    try:
+        frame = robot.render()
+    finally:
+        robot.close()
+    assert frame.rgb.shape == (480, 640, 3) and frame.depth.shape == (480, 640)
+    depth = frame.depth
+    valid = (depth > 0.1) & (depth < 2.0)
+    assert valid.mean() > 0.95
+    # Centre pixel: the optical axis from the YAML pose meets the table-top plane.
+    position, axis = config.camera[:3, 3], config.camera[:3, 2]
+    expected = (config.table_center[2] - position[2]) / axis[2]
+    assert depth[240, 320] == pytest.approx(expected, abs=0.01)
+
+
+def test_ground_truth_lists_objects_on_the_table(config: ArmConfig) -> None:
+    robot = SimRobot(config, objects=3, seed=5)
+    try:
+        truth = json.loads(json.dumps(robot.ground_truth()))
+    finally:
+        robot.close()
+    assert len(truth["objects"]) == 3
+    for item in truth["objects"]:
+        assert item["on_table"] and not item["held"]
+        # On the table top around its centre (base frame; round objects roll a little).
+        assert np.abs(np.subtract(item["position"][:2], config.table_center[:2])).max() < 0.4
+        assert 0.0 < item["position"][2] - config.table_center[2] < 0.15
