@@ -10,6 +10,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from grasp_camera.frame import depth_mm as depth_mm  # ROS-free, re-exported for the nodes
 from grasp_core.camera import CameraIntrinsics
 from grasp_core.images import decode_image, encode_image
 from grasp_core.preprocess import InputError
@@ -37,12 +38,6 @@ def image_array(msg: Image) -> np.ndarray:
     return decode_image(
         msg.data, msg.height, msg.width, msg.encoding, msg.step, bool(msg.is_bigendian)
     )
-
-
-def depth_mm(depth_m: np.ndarray) -> np.ndarray:
-    """16UC1 depth in mm of a float depth image in m; missing (NaN, <= 0) becomes 0."""
-    mm = np.nan_to_num(depth_m * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(np.rint(mm), 0, np.iinfo(np.uint16).max).astype(np.uint16)
 
 
 def camera_info_msg(intrinsics: CameraIntrinsics, stamp: Time, frame_id: str) -> CameraInfo:
