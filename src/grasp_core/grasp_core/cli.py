@@ -3,8 +3,8 @@
 grasp detect --model M --rgb A --depth B [--depth-scale S] [--out DIR]
 grasp bench --model M [--json]
 grasp generate --out DIR --scenes N --objects K --object-set {seen,novel} --seed S
-grasp train --model {grconvnet,ggcnn2} --data D [--val-data D] --out DIR
-grasp eval --model M --data D [--json]
+grasp train --model {grconvnet,ggcnn2,ssg} --data D [--val-data D] --out DIR
+grasp eval --model M --data D [--instance-wise] [--json]
 grasp eval --model M --sim-trials --objects K --scenes N --object-set S --seed S [--json]
 
 Everywhere a dataset is taken, --data is a generated folder or cornell:PATH, jacquard:PATH,
@@ -28,12 +28,12 @@ from grasp_core.images import read_depth, read_rgb
 from grasp_core.metadata import MetadataError
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.preprocess import DEFAULT_DEPTH_SCALE_M, InputError
-from grasp_core.serving import GraspPredictor, ModelFileError
+from grasp_core.serving import GraspPredictor, ModelFileError, open_predictor
 
 
 def detect(args: argparse.Namespace) -> int:
     """Detect grasps in one RGB-D pair; write grasps.json and grasps.png into --out."""
-    predictor = GraspPredictor(
+    predictor = open_predictor(
         args.model,
         providers=args.providers,
         params=PostprocessParams(max_grasps=args.max_grasps, threshold=args.threshold),
@@ -107,7 +107,13 @@ def train(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise InputError(f"grasp train needs the training extra (make env-train): {err}") from None
 
-    hyper = {"angle_bins": args.angle_bins}
+    if args.model == "ssg":
+        from grasp_learning.ssg import BACKBONES
+
+        blocks, widths = BACKBONES[args.backbone]
+        hyper = {"blocks": blocks, "widths": widths}
+    else:
+        hyper = {"angle_bins": args.angle_bins}
     if args.channels is not None:
         if args.model != "grconvnet":
             raise InputError(f"--channels sets GR-ConvNet's width; {args.model} has none")
@@ -140,8 +146,9 @@ def evaluate(args: argparse.Namespace) -> int:
         raise InputError(f"--top-k must be >= 1, got {args.top_k}")
     from grasp_core.datasets import open_dataset, split
     from grasp_core.evaluation import evaluate_model, write_worst
+    from grasp_core.metrics import accuracy_key
 
-    predictor = GraspPredictor(
+    predictor = open_predictor(
         args.model,
         providers=args.providers,
         params=PostprocessParams(max_grasps=args.top_k, threshold=0.0),
@@ -162,6 +169,9 @@ def evaluate(args: argparse.Namespace) -> int:
         "iou_avg": result.iou_avg,
         "per_class": result.per_class,
     }
+    if args.instance_wise:
+        # The paper's instance-wise accuracy (000, sec. IV): IoU 0.25, 30 deg, class matches.
+        report["instance_acc"] = result.accuracy[accuracy_key(0.25, 30)]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "eval.json").write_text(json.dumps(report, indent=1))
     if args.json:
@@ -169,6 +179,8 @@ def evaluate(args: argparse.Namespace) -> int:
     else:
         print(format_accuracy(result.accuracy))
         print(f"IoU-Avg {result.iou_avg:.3f} over {result.num_images} images")
+        if args.instance_wise:
+            print(f"instance-wise accuracy {100 * report['instance_acc']:.1f}%")
         for label, acc in result.per_class.items():
             print(f"  {label:12s} {acc:.3f}")
         print(f"worst {len(worst)} images -> {args.out}")
@@ -260,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="parallel processes")
     p.set_defaults(func=generate)
 
-    p = sub.add_parser("train", help="train GR-ConvNet or GG-CNN2 and export it to ONNX")
-    p.add_argument("--model", choices=("grconvnet", "ggcnn2"), default="grconvnet")
+    p = sub.add_parser("train", help="train GR-ConvNet, GG-CNN2 or SSG and export it to ONNX")
+    p.add_argument("--model", choices=("grconvnet", "ggcnn2", "ssg"), default="grconvnet")
     p.add_argument("--data", required=True, help="folder, cornell:PATH, jacquard:PATH, ocid:PATH")
     p.add_argument("--val-data", help="validation data (default: every 10th training image)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics, model.onnx")
@@ -270,7 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--channels", type=int, help="GR-ConvNet width (default 32)")
     p.add_argument("--angle-bins", type=int, default=3, help="N of 004 (default 3)")
-    p.add_argument("--input-size", type=int, default=224, help="square network input, px")
+    p.add_argument(
+        "--backbone",
+        choices=("resnet18-slim", "resnet18", "resnet34"),
+        default="resnet18-slim",
+        help="SSG's ResNet (default resnet18-slim: ResNet-18 blocks at half width)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=224,
+        help="square network input, px (a multiple of 32 for ssg)",
+    )
     p.add_argument("--batches-per-epoch", type=int, help="cap per epoch (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")

@@ -1,8 +1,9 @@
 """Offline evaluation of a served model on a grasp dataset: `grasp eval`.
 
-The model runs exactly as deployed (grasp_core.serving.GraspPredictor on the full camera
-image); its top grasp per image is scored with the rectangle metric and IoU-Avg
-(grasp_core.metrics), and the worst images are drawn for people to look at.
+The model runs exactly as deployed (grasp_core.serving's GraspPredictor or, for an
+instance-wise model, InstancePredictor, on the full camera image); its top grasp per image
+is scored with the rectangle metric and IoU-Avg (grasp_core.metrics), and the worst images
+are drawn for people to look at.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from grasp_core.draw import background_bgr, draw_grasps
 from grasp_core.geometry import grasp_to_corners
 from grasp_core.grasp import ImageGrasp
 from grasp_core.metrics import EvaluationResult, evaluate, iou_avg
-from grasp_core.serving import GraspPredictor
+from grasp_core.serving import GraspPredictor, InstancePredictor
 
 GROUND_TRUTH_BGR = (255, 255, 255)
 
@@ -53,7 +54,7 @@ def draw_comparison(
 
 
 def evaluate_model(
-    predictor: GraspPredictor,
+    predictor: GraspPredictor | InstancePredictor,
     dataset: Dataset,
     top_k: int = 1,
     instance_wise: bool = False,

@@ -38,6 +38,30 @@ class Normalization:
 
 
 @dataclass(frozen=True)
+class AnchorSpec:
+    """Anchor boxes of an instance-wise detector (grasp_core.instances.make_anchors).
+
+    strides: px of the network input per feature cell of each pyramid level, finest first.
+    sizes: the square anchor's side at each level, input px. aspect_ratios: width / height
+    of the anchors at every cell, each with the area of the level's square anchor.
+    """
+
+    strides: tuple[int, ...] = (8, 16, 32)
+    sizes: tuple[float, ...] = (24.0, 48.0, 96.0)
+    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+
+    def __post_init__(self) -> None:
+        if len(self.strides) != len(self.sizes) or not self.strides:
+            raise MetadataError(
+                f"anchors need one size per stride, got strides {self.strides}, sizes {self.sizes}"
+            )
+        if min(self.strides) < 1 or min(self.sizes) <= 0 or min(self.aspect_ratios) <= 0:
+            raise MetadataError(f"anchor strides, sizes and aspect ratios must be > 0: {self}")
+        for name in ("strides", "sizes", "aspect_ratios"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     """What serving needs to know about a network. Sizes in px of the network input.
 
@@ -48,6 +72,8 @@ class ModelMetadata:
     classes: class names in output order; empty for class-agnostic models.
     hyperparameters: the network's own configuration (grasp_learning's Config fields), so
     tools can rebuild the torch network an ONNX file came from; serving ignores it.
+    prototypes: k, the prototype masks of an instance-wise model (0 for pixel-wise ones).
+    anchors: its anchor boxes (None for pixel-wise models).
     """
 
     architecture: str
@@ -58,6 +84,8 @@ class ModelMetadata:
     classes: tuple[str, ...] = ()
     normalization: Normalization = field(default_factory=Normalization)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    prototypes: int = 0
+    anchors: AnchorSpec | None = None
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -72,6 +100,13 @@ class ModelMetadata:
             raise MetadataError(f"angle_bins must be >= 1, got {self.angle_bins}")
         if self.width_scale <= 0:
             raise MetadataError(f"width_scale must be > 0 px, got {self.width_scale}")
+        if self.architecture == "ssg" and (
+            self.prototypes < 1 or self.anchors is None or not self.classes
+        ):
+            raise MetadataError(
+                "an ssg model needs prototypes >= 1, anchors and class names in its metadata, "
+                f"got prototypes={self.prototypes}, anchors={self.anchors}, classes={self.classes}"
+            )
 
     @property
     def channels(self) -> int:
@@ -96,6 +131,8 @@ class ModelMetadata:
                 classes=tuple(str(c) for c in raw.get("classes", ())),
                 normalization=Normalization(**raw.get("normalization", {})),
                 hyperparameters=dict(raw.get("hyperparameters", {})),
+                prototypes=int(raw.get("prototypes", 0)),
+                anchors=AnchorSpec(**raw["anchors"]) if raw.get("anchors") else None,
             )
         except MetadataError:
             raise

@@ -17,6 +17,14 @@ import numpy as np
 import onnxruntime as ort
 
 from grasp_core.grasp import ImageGrasp
+from grasp_core.instances import (
+    COEFFICIENT_SETS,
+    INSTANCE_OUTPUTS,
+    Instance,
+    InstanceParams,
+    decode_instances,
+    make_anchors,
+)
 from grasp_core.metadata import METADATA_KEY, MetadataError, ModelMetadata
 from grasp_core.postprocess import DecodedMaps, PostprocessParams, decode_maps, grasps_from_maps
 from grasp_core.preprocess import DEFAULT_DEPTH_SCALE_M, CropResize, make_input
@@ -107,6 +115,9 @@ def check_graph(metadata: ModelMetadata, session: ort.InferenceSession, path: Pa
                 "the metadata does not belong to this graph; re-export the model"
             )
     outputs = {o.name: o.shape for o in session.get_outputs()}
+    if metadata.architecture == "ssg":
+        _check_instance_graph(metadata, outputs, path)
+        return
     missing = [name for name in OUTPUT_NAMES if name not in outputs]
     if missing:
         raise MetadataError(f"{path} lacks the output(s) {missing}; it has {list(outputs)}")
@@ -117,6 +128,32 @@ def check_graph(metadata: ModelMetadata, session: ort.InferenceSession, path: Pa
                 f"{path}: metadata says {metadata.angle_bins} angle bin(s) but output "
                 f"{name!r} has {bins} channels; re-export the model"
             )
+
+
+def _check_instance_graph(metadata: ModelMetadata, outputs: dict[str, list], path: Path) -> None:
+    missing = [name for name in INSTANCE_OUTPUTS if name not in outputs]
+    if missing:
+        raise MetadataError(f"{path} lacks the output(s) {missing}; it has {list(outputs)}")
+    expected = {
+        ("scores", 2): len(metadata.classes) + 1,
+        ("coefficients", 2): len(COEFFICIENT_SETS),
+        ("coefficients", 3): metadata.prototypes,
+        ("prototypes", 3): metadata.prototypes,
+    }
+    for (name, axis), want in expected.items():
+        got = _fixed(outputs[name][axis])
+        if got is not None and got != want:
+            raise MetadataError(
+                f"{path}: metadata implies {want} along axis {axis} of output {name!r} "
+                f"({len(metadata.classes)} classes, k = {metadata.prototypes}) but the graph "
+                f"has {got}; re-export the model"
+            )
+    anchors = len(make_anchors(metadata.input_size, metadata.anchors))
+    got = _fixed(outputs["scores"][1])
+    if got is not None and got != anchors:
+        raise MetadataError(
+            f"{path}: the metadata's anchors give {anchors} anchors, the graph scores {got}"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +170,36 @@ class Prediction:
     preprocess_ms: float
     inference_ms: float
     postprocess_ms: float
+
+
+def _check_exists(path: Path) -> None:
+    if not path.is_file():
+        raise ModelFileError(
+            f"model file {path} does not exist: pass --model with the path of an ONNX "
+            "model (the shipped ones are in models/)"
+        )
+
+
+def _load(
+    model_path: str | Path, providers: Sequence[str] | None, threads: int | None
+) -> tuple[ort.InferenceSession, ModelMetadata]:
+    """A fully optimised session of the best available providers and its checked metadata."""
+    path = Path(model_path)
+    _check_exists(path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    session = _open_session(path, choose_providers(providers), options)
+    return session, read_metadata(session, path)
+
+
+def _read_file_metadata(path: Path) -> ModelMetadata:
+    """The metadata of an ONNX file from a CPU session without graph optimisation: cheap
+    enough to decide which predictor to build before building it."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return read_metadata(_open_session(path, ["CPUExecutionProvider"], options), path)
 
 
 class GraspPredictor:
@@ -152,18 +219,12 @@ class GraspPredictor:
         threads: int | None = None,
         warmup_runs: int = 3,
     ) -> None:
-        path = Path(model_path)
-        if not path.is_file():
-            raise ModelFileError(
-                f"model file {path} does not exist: pass --model with the path of an ONNX "
-                "model (the shipped ones are in models/)"
+        self.session, self.metadata = _load(model_path, providers, threads)
+        if self.metadata.architecture == "ssg":
+            raise MetadataError(
+                f"{model_path} holds an instance-wise ssg model: serve it with "
+                "InstancePredictor (open_predictor picks the right one)"
             )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = _open_session(path, choose_providers(providers), options)
-        self.metadata = read_metadata(self.session, path)
         self.params = params if params is not None else PostprocessParams()
         self.providers = self.session.get_providers()
 
@@ -225,3 +286,99 @@ class GraspPredictor:
             inference_ms=(t2 - t1) * 1e3,
             postprocess_ms=(t3 - t2) * 1e3,
         )
+
+
+@dataclass(frozen=True, eq=False)
+class InstancePrediction:
+    """Instance-wise grasps of one frame: one grasp per detected object, best first.
+
+    grasps: full-image px, each with the instance_id and label of its object. instances:
+    the detections (boxes and masks in input px over the network input; map them with
+    crop). Times in ms.
+    """
+
+    grasps: list[ImageGrasp]
+    instances: list[Instance]
+    crop: CropResize
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+
+
+class InstancePredictor:
+    """An instance-wise grasp network (SSG) served by ONNX Runtime; the same constructor
+    arguments and predict() as GraspPredictor, with InstanceParams for params. Decoding,
+    NMS and mask assembly run in numpy (grasp_core.instances)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        providers: Sequence[str] | None = None,
+        params: InstanceParams | None = None,
+        threads: int | None = None,
+        warmup_runs: int = 3,
+    ) -> None:
+        self.session, self.metadata = _load(model_path, providers, threads)
+        if self.metadata.architecture != "ssg":
+            raise MetadataError(
+                f"{model_path} holds a pixel-wise {self.metadata.architecture!r} model: "
+                "serve it with GraspPredictor (open_predictor picks the right one)"
+            )
+        self.params = params if params is not None else InstanceParams()
+        self.providers = self.session.get_providers()
+        self.anchors = make_anchors(self.metadata.input_size, self.metadata.anchors)
+        h, w = self.metadata.input_size
+        self._input = np.zeros((1, self.metadata.channels, h, w), np.float32)
+        for _ in range(warmup_runs):
+            self.infer()
+
+    def infer(self) -> dict[str, np.ndarray]:
+        """Run the network on the current input buffer; outputs of the one image, no batch."""
+        values = self.session.run(list(INSTANCE_OUTPUTS), {INPUT_NAME: self._input})
+        return {name: value[0] for name, value in zip(INSTANCE_OUTPUTS, values, strict=True)}
+
+    def predict(
+        self,
+        rgb: np.ndarray | None,
+        depth: np.ndarray | None,
+        depth_scale_m: float = DEFAULT_DEPTH_SCALE_M,
+        crop: CropResize | None = None,
+    ) -> InstancePrediction:
+        """One grasp per detected object, in full-image px; arguments as
+        GraspPredictor.predict. Raises InputError for unusable images."""
+        t0 = time.perf_counter()
+        _, crop = make_input(
+            rgb, depth, self.metadata, depth_scale_m=depth_scale_m, crop=crop, out=self._input
+        )
+        t1 = time.perf_counter()
+        outputs = self.infer()
+        t2 = time.perf_counter()
+        instances, grasps = decode_instances(outputs, self.metadata, self.anchors, self.params)
+        grasps = [crop.grasp_to_image(g) for g in grasps]
+        t3 = time.perf_counter()
+        return InstancePrediction(
+            grasps=grasps,
+            instances=instances,
+            crop=crop,
+            preprocess_ms=(t1 - t0) * 1e3,
+            inference_ms=(t2 - t1) * 1e3,
+            postprocess_ms=(t3 - t2) * 1e3,
+        )
+
+
+def open_predictor(
+    model_path: str | Path,
+    providers: Sequence[str] | None = None,
+    params: PostprocessParams | None = None,
+    instance_params: InstanceParams | None = None,
+    threads: int | None = None,
+    warmup_runs: int = 3,
+) -> GraspPredictor | InstancePredictor:
+    """The predictor the file's metadata calls for: InstancePredictor for an 'ssg' model
+    (with instance_params), GraspPredictor for a pixel-wise one (with params)."""
+    path = Path(model_path)
+    _check_exists(path)
+    metadata = _read_file_metadata(path)
+    if metadata.architecture == "ssg":
+        return InstancePredictor(path, providers, instance_params, threads, warmup_runs)
+    return GraspPredictor(path, providers, params, threads, warmup_runs)

@@ -68,14 +68,9 @@ def map_grasp(grasp: ImageGrasp, matrix: np.ndarray, rotation: float, scale: flo
     )
 
 
-def training_pair(
-    sample: Sample,
-    metadata: ModelMetadata,
-    rng: np.random.Generator,
-    augmentation: Augmentation = NO_AUGMENTATION,
-) -> tuple[np.ndarray, GraspMaps, list[ImageGrasp]]:
-    """Network input (C, H, W) float32, its target maps and its grasps in input px."""
-    matrix, rotation, scale = input_map(sample.depth.shape, metadata, rng, augmentation)
+def network_input(sample: Sample, metadata: ModelMetadata, matrix: np.ndarray) -> np.ndarray:
+    """Network input (C, H, W) float32 of ``sample`` under the 2x3 affine ``matrix``
+    (image px -> input px, as input_map gives)."""
     h, w = metadata.input_size
     depth = cv2.warpAffine(
         inpaint_depth(sample.depth),
@@ -92,6 +87,19 @@ def training_pair(
         channels.append(normalize_rgb(rgb, metadata.normalization))
     if metadata.modality in ("depth", "rgbd"):
         channels.append(normalize_depth(depth, metadata.normalization)[None])
+    return np.concatenate(channels).astype(np.float32)
+
+
+def training_pair(
+    sample: Sample,
+    metadata: ModelMetadata,
+    rng: np.random.Generator,
+    augmentation: Augmentation = NO_AUGMENTATION,
+) -> tuple[np.ndarray, GraspMaps, list[ImageGrasp]]:
+    """Network input (C, H, W) float32, its target maps and its grasps in input px."""
+    matrix, rotation, scale = input_map(sample.depth.shape, metadata, rng, augmentation)
+    h, w = metadata.input_size
     grasps = [map_grasp(g, matrix, rotation, scale) for g in sample.grasps]
     inside = [g for g in grasps if 0 <= g.u < w and 0 <= g.v < h]
-    return np.concatenate(channels).astype(np.float32), grasp_maps(inside, (h, w), metadata), inside
+    x = network_input(sample, metadata, matrix)
+    return x, grasp_maps(inside, (h, w), metadata), inside

@@ -1,10 +1,14 @@
-"""`grasp train`: GR-ConvNet / GG-CNN2 with the recipe of 004_b952421ab3ddfc5d.txt.
+"""`grasp train`: GR-ConvNet / GG-CNN2 with the recipe of 004_b952421ab3ddfc5d.txt, and SSG.
 
 Strong Gaussian quality maps (eq. 7), N angle bins, the positional loss (eq. 9) and the
 smallest-width rule come from grasp_learning.targets; rotation / zoom / crop augmentation
 from grasp_learning.augment. Every epoch writes a checkpoint (training resumes from it), a
 row of metrics.csv and the loss / accuracy plots; the best epoch on the validation images
 (rectangle metric at IoU 0.25, 30 deg) is exported to ONNX with its metadata.
+
+SSG (000_82e8763e29e0cd96.txt) runs through the same loop with its own targets
+(grasp_learning.ssg_targets), loss (eq. 1) and validation: its best epoch is the one with
+the best instance-wise rectangle metric (the grasp's class must match too).
 """
 
 from __future__ import annotations
@@ -24,26 +28,29 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from grasp_core.datasets import Dataset, open_dataset, split
+from grasp_core.instances import InstanceParams, decode_instances, make_anchors
 from grasp_core.metadata import MODALITIES, ModelMetadata
 from grasp_core.metrics import accuracy_key, evaluate
 from grasp_core.postprocess import PostprocessParams, decode_maps, grasps_from_maps
 from grasp_learning.augment import NO_AUGMENTATION, Augmentation, training_pair
 from grasp_learning.export import export_onnx, metadata_for
 from grasp_learning.models import build_model
+from grasp_learning.ssg import ssg_loss
+from grasp_learning.ssg_targets import SSGDataset, ssg_example
 from grasp_learning.targets import positional_loss
 
 SELECTION_KEY = accuracy_key(0.25, 30)
-MODALITY = {"grconvnet": "rgbd", "ggcnn2": "depth"}
+MODALITY = {"grconvnet": "rgbd", "ggcnn2": "depth", "ssg": "rgbd"}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """architecture: 'grconvnet' or 'ggcnn2'. hyperparameters: the network's Config fields
+    """architecture: 'grconvnet', 'ggcnn2' or 'ssg'. hyperparameters: the network's Config fields
     (angle_bins included). input_size: (height, width) px. epochs, batch_size, lr (Adam),
     batches_per_epoch (None: the whole training split). val_fraction: share of the data
     held out for model selection when no val_data is given. device: 'cpu', 'cuda' or
     'auto'. workers: data-loading processes. positive_weight: extra weight of the quality
-    error on grasp pixels (grasp_learning.targets.positional_loss)."""
+    error on grasp pixels (grasp_learning.targets.positional_loss; not used by SSG)."""
 
     architecture: str = "grconvnet"
     hyperparameters: dict[str, Any] = field(default_factory=lambda: {"angle_bins": 3})
@@ -114,6 +121,54 @@ def validate(
     }
 
 
+def validate_instances(
+    model: torch.nn.Module,
+    data: Dataset,
+    metadata: ModelMetadata,
+    device: torch.device,
+    loss_fn: Callable[..., tuple[torch.Tensor, dict[str, float]]],
+) -> dict[str, float]:
+    """validate for SSG: its loss (eq. 1) and the instance-wise rectangle metric of the top
+    grasp per image, decoded as serving decodes it (grasp_core.instances), no augmentation."""
+    model.eval()
+    anchors = make_anchors(metadata.input_size, metadata.anchors)
+    params = InstanceParams()
+    predictions, truths, losses = [], [], []
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for sample in data:
+            x, targets, grasps = ssg_example(sample, metadata, rng, NO_AUGMENTATION, anchors)
+            out = model(torch.from_numpy(x)[None].to(device))
+            batch = {k: torch.from_numpy(v)[None].to(device) for k, v in targets.items()}
+            losses.append(loss_fn(_as_float(out), batch)[0].item())
+            outputs = {
+                "scores": out["logits"][0].float().softmax(-1),
+                **{k: out[k][0].float() for k in ("boxes", "coefficients", "prototypes")},
+            }
+            outputs = {k: v.cpu().numpy() for k, v in outputs.items()}
+            predictions.append(decode_instances(outputs, metadata, anchors, params)[1])
+            truths.append(grasps)
+    result = evaluate(predictions, truths, instance_wise=True)
+    return {
+        "val_loss": float(np.mean(losses)),
+        SELECTION_KEY: result.accuracy[SELECTION_KEY],
+        "iou_avg": result.iou_avg,
+    }
+
+
+def _as_float(predicted: Any) -> Any:
+    """Network outputs (a tuple or dict of tensors) in float32, for the loss under AMP."""
+    if isinstance(predicted, dict):
+        return {k: v.float() for k, v in predicted.items()}
+    return [p.float() for p in predicted]
+
+
+def _to(target: Any, device: torch.device) -> Any:
+    if isinstance(target, dict):
+        return {k: v.to(device, non_blocking=True) for k, v in target.items()}
+    return target.to(device, non_blocking=True)
+
+
 def _plot(rows: list[dict[str, float]], out: Path) -> None:
     import matplotlib
 
@@ -148,24 +203,35 @@ def train(
     else:
         train_set = split(dataset, "train", config.val_fraction)
         val_set = split(dataset, "test", config.val_fraction)
+    instance_wise = config.architecture == "ssg"
     hyper = {
         "in_channels": MODALITIES[MODALITY[config.architecture]],
         **config.hyperparameters,
     }
+    classes = dataset.classes if instance_wise else ()
+    if instance_wise:
+        if not classes:
+            raise ValueError(f"{data} names no classes; SSG learns the object classes")
+        hyper["classes"] = len(classes)
     model = build_model(config.architecture, **hyper).to(device)
     metadata = metadata_for(
-        model, config.architecture, input_size=tuple(config.input_size), classes=()
+        model, config.architecture, input_size=tuple(config.input_size), classes=classes
     )
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     # GR-ConvNet's own loss is smooth L1, GG-CNN2's is MSE (004, sec. IV-D).
-    loss_fn = partial(
-        positional_loss,
-        smooth_l1=config.architecture == "grconvnet",
-        positive_weight=config.positive_weight,
+    loss_fn = (
+        ssg_loss
+        if instance_wise
+        else partial(
+            positional_loss,
+            smooth_l1=config.architecture == "grconvnet",
+            positive_weight=config.positive_weight,
+        )
     )
+    check = validate_instances if instance_wise else validate
 
     rows: list[dict[str, float]] = []
     start_epoch, best = 0, -1.0
@@ -181,7 +247,8 @@ def train(
         json.dumps({"data": data, "val_data": val_data, **asdict(config)}, indent=1)
     )
 
-    maps = MapDataset(train_set, metadata, config.augmentation, config.seed)
+    examples = SSGDataset if instance_wise else MapDataset
+    maps = examples(train_set, metadata, config.augmentation, config.seed)
     for epoch in range(start_epoch, config.epochs):
         maps.epoch = epoch
         loader = DataLoader(
@@ -206,10 +273,10 @@ def train(
         for step, (x, target) in enumerate(bar):
             if step >= limit:
                 break
-            x, target = x.to(device), target.to(device)
+            x, target = x.to(device), _to(target, device)
             with torch.autocast(device.type, enabled=amp):
                 predicted = model(x)
-            loss, _ = loss_fn([p.float() for p in predicted], target)
+            loss, _ = loss_fn(_as_float(predicted), target)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
@@ -222,7 +289,7 @@ def train(
             "train_loss": float(np.mean(losses)),
             "lr": scheduler.get_last_lr()[0],
         }
-        row.update(validate(model, val_set, metadata, device, loss_fn))
+        row.update(check(model, val_set, metadata, device, loss_fn))
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
         improved = row[SELECTION_KEY] > best
@@ -273,4 +340,4 @@ def _write_csv(rows: list[dict[str, float]], path: Path) -> None:
         writer.writerows(rows)
 
 
-__all__ = ["SELECTION_KEY", "TrainConfig", "train", "validate"]
+__all__ = ["SELECTION_KEY", "TrainConfig", "train", "validate", "validate_instances"]

@@ -13,10 +13,12 @@ from torch import nn
 
 from grasp_learning.models.ggcnn2 import GGCNN2, GGCNN2Config
 from grasp_learning.models.grconvnet import GRConvNet, GRConvNetConfig
+from grasp_learning.ssg import SSG, SSGConfig
 
 ARCHITECTURES: dict[str, tuple[type, type]] = {
     "grconvnet": (GRConvNet, GRConvNetConfig),
     "ggcnn2": (GGCNN2, GGCNN2Config),
+    "ssg": (SSG, SSGConfig),
 }
 
 
@@ -45,4 +47,4 @@ def hyperparameters_of(model: nn.Module) -> dict[str, Any]:
     return asdict(model.config)
 
 
-__all__ = ["ARCHITECTURES", "GGCNN2", "GRConvNet", "build_model", "hyperparameters_of"]
+__all__ = ["ARCHITECTURES", "GGCNN2", "SSG", "GRConvNet", "build_model", "hyperparameters_of"]

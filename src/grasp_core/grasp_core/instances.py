@@ -1,0 +1,317 @@
+"""Instance-wise grasps from an SSG network's outputs, in numpy (000_82e8763e29e0cd96.txt).
+
+SSG (sec. III-B, III-C) predicts, for every anchor box, class scores, a box offset and
+five sets of k coefficients; a ProtoNet predicts k prototype masks P for the whole image.
+For each detection that survives NMS the five target masks are M = act(P C^T): the
+instance mask, grasp quality and width through a sigmoid, sin 2θ and cos 2θ through tanh.
+Each mask is cropped by the detection's box and the grasp is read at the maximum of the
+quality inside the instance mask.
+
+Everything here is in input px (the network input, see grasp_core.preprocess), with pixel
+centres at integer coordinates; boxes are (x0, y0, x1, y1) corner coordinates, input px.
+Angles follow grasp_core.grasp (closing axis, rad, counter-clockwise on screen).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from grasp_core.grasp import ImageGrasp
+from grasp_core.metadata import AnchorSpec, ModelMetadata
+from grasp_core.postprocess import angle_from_maps, width_from_map
+from grasp_core.preprocess import InputError
+
+COEFFICIENT_SETS = ("mask", "quality", "sin2theta", "cos2theta", "width")
+"""The five coefficient sets per anchor, in the order of the network's coefficient axis."""
+TANH_SETS = frozenset({"sin2theta", "cos2theta"})
+"""Sets assembled through tanh (range -1..1); the others go through a sigmoid (0..1)."""
+
+BOX_VARIANCES = (0.1, 0.2)
+"""Scale of the centre and log-size offsets of encode_boxes (SSD's, kept by YOLACT)."""
+
+MAX_LOG_SIZE = math.log(1000.0 / 16)
+"""Clamp of the decoded log size change, so a wild offset cannot overflow exp."""
+
+
+def make_anchors(input_size: tuple[int, int], spec: AnchorSpec) -> np.ndarray:
+    """(A, 4) float32 anchors (cx, cy, w, h) in input px for an input of (height, width).
+
+    Level by level (spec.strides order), row-major over the level's ceil(H / stride) x
+    ceil(W / stride) cells, then over spec.aspect_ratios: the order of the network's
+    anchor axis. A cell's anchors sit at the centre of the input pixels it covers.
+    """
+    h, w = input_size
+    levels = []
+    for stride, size in zip(spec.strides, spec.sizes, strict=True):
+        rows, cols = -(-h // stride), -(-w // stride)
+        cy, cx = np.meshgrid(
+            np.arange(rows) * stride + (stride - 1) / 2,
+            np.arange(cols) * stride + (stride - 1) / 2,
+            indexing="ij",
+        )
+        ratios = np.asarray(spec.aspect_ratios, np.float64)
+        aw, ah = size * np.sqrt(ratios), size / np.sqrt(ratios)
+        r = len(ratios)
+        level = np.stack(
+            [
+                np.repeat(cx.ravel(), r),
+                np.repeat(cy.ravel(), r),
+                np.tile(aw, rows * cols),
+                np.tile(ah, rows * cols),
+            ],
+            axis=1,
+        )
+        levels.append(level)
+    return np.concatenate(levels).astype(np.float32)
+
+
+def anchors_per_cell(spec: AnchorSpec) -> int:
+    """Anchors at every feature cell: one per aspect ratio."""
+    return len(spec.aspect_ratios)
+
+
+def corners_to_centre(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) (x0, y0, x1, y1) -> (cx, cy, w, h), same units."""
+    return np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
+
+
+def centre_to_corners(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) (cx, cy, w, h) -> (x0, y0, x1, y1), same units."""
+    return np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1)
+
+
+def encode_boxes(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Regression targets (N, 4) of corner boxes (N, 4) relative to their anchors (N, 4)
+    (cx, cy, w, h); the inverse of decode_boxes."""
+    c = corners_to_centre(boxes.astype(np.float64))
+    dxy = (c[:, :2] - anchors[:, :2]) / (BOX_VARIANCES[0] * anchors[:, 2:])
+    dwh = np.log(np.maximum(c[:, 2:], 1e-6) / anchors[:, 2:]) / BOX_VARIANCES[1]
+    return np.concatenate([dxy, dwh], 1).astype(np.float32)
+
+
+def decode_boxes(offsets: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Corner boxes (N, 4), input px, from the network's offsets (N, 4) at anchors (N, 4)."""
+    cxy = anchors[:, :2] + offsets[:, :2] * BOX_VARIANCES[0] * anchors[:, 2:]
+    wh = anchors[:, 2:] * np.exp(np.minimum(offsets[:, 2:] * BOX_VARIANCES[1], MAX_LOG_SIZE))
+    return centre_to_corners(np.concatenate([cxy, wh], 1))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over union of corner boxes a (N, 4) and b (M, 4)."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def fast_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> np.ndarray:
+    """Indices of the boxes kept by class-wise Fast NMS, best score first.
+
+    Fast NMS (YOLACT, which SSG builds on) drops a box when a higher-scored box of the same
+    class overlaps it by more than ``iou``, even if that box is itself dropped: one matrix
+    operation instead of a sequential loop, at the price of occasionally suppressing a
+    little more than greedy NMS.
+    """
+    order = np.argsort(-scores, kind="stable")
+    b, c = boxes[order], classes[order]
+    overlap = box_iou(b, b)
+    overlap[c[:, None] != c[None, :]] = 0.0
+    overlap = np.triu(overlap, k=1)
+    return order[overlap.max(axis=0, initial=0.0) <= iou]
+
+
+def assemble(prototypes: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Target masks (N, 5, h, w) float32 from prototypes (h, w, k) and coefficients (N, 5, k).
+
+    M = act(P C^T), the activation of COEFFICIENT_SETS / TANH_SETS per set.
+    """
+    h, w, k = prototypes.shape
+    n = coefficients.shape[0]
+    tanh = np.array([name in TANH_SETS for name in COEFFICIENT_SETS])
+    # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid pass over every set, then an affine fix-up.
+    scale = np.where(tanh, -2.0, -1.0).astype(np.float32)[None, :, None]
+    linear = (scale * coefficients).reshape(n * 5, k) @ prototypes.reshape(h * w, k).T
+    out = np.exp(linear, out=linear)
+    out += 1.0
+    np.reciprocal(out, out=out)
+    out = out.reshape(n, 5, h, w)
+    out[:, tanh] = 2.0 * out[:, tanh] - 1.0
+    return out
+
+
+def box_crop(boxes: np.ndarray, size: tuple[int, int], stride: float) -> np.ndarray:
+    """(N, h, w) bool: the cells of an (h, w) grid of ``stride`` input px per cell whose
+    centre lies inside each corner box (N, 4), input px."""
+    h, w = size
+    centre_u = (np.arange(w) + 0.5) * stride - 0.5
+    centre_v = (np.arange(h) + 0.5) * stride - 0.5
+    inside_u = (centre_u[None] >= boxes[:, 0:1]) & (centre_u[None] <= boxes[:, 2:3])
+    inside_v = (centre_v[None] >= boxes[:, 1:2]) & (centre_v[None] <= boxes[:, 3:4])
+    return inside_v[:, :, None] & inside_u[:, None, :]
+
+
+MAX_INSTANCES = 512
+"""The most channels one cv2.resize takes: decode_instances resizes all masks at once."""
+
+
+@dataclass(frozen=True)
+class InstanceParams:
+    """How detections and their grasps are read from SSG's outputs.
+
+    score_threshold: a detection's class score (0..1) must exceed it. nms_iou: Fast NMS
+    overlap threshold. candidates: best-scored anchors kept before NMS. max_instances: at
+    most this many detections, best first. mask_threshold: instance-mask probability above
+    which a pixel belongs to the instance. jaw_length_px: jaw size of every grasp, input
+    px; None gives width / 2 (as grasp_core.postprocess).
+    """
+
+    score_threshold: float = 0.3
+    nms_iou: float = 0.5
+    candidates: int = 100
+    max_instances: int = 20
+    mask_threshold: float = 0.5
+    jaw_length_px: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
+        if self.candidates < 1 or not 1 <= self.max_instances <= MAX_INSTANCES:
+            raise ValueError(
+                f"candidates must be >= 1 and max_instances in 1..{MAX_INSTANCES}, got "
+                f"{self.candidates}, "
+                f"{self.max_instances}"
+            )
+        if not 0.0 < self.mask_threshold < 1.0:
+            raise ValueError(f"mask_threshold must be in (0, 1), got {self.mask_threshold}")
+        if self.jaw_length_px is not None and self.jaw_length_px <= 0:
+            raise ValueError(f"jaw_length_px must be > 0 px or None, got {self.jaw_length_px}")
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One detected object, input px.
+
+    instance_id: 1.. in order of score (the id its grasp carries). label: class name.
+    score: class score, 0..1. box: (x0, y0, x1, y1). mask: (H, W) bool over the network
+    input, cropped by the box.
+    """
+
+    instance_id: int
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+    mask: np.ndarray
+
+
+INSTANCE_OUTPUTS = ("scores", "boxes", "coefficients", "prototypes")
+"""Graph outputs of an instance-wise model, batch axis first: scores (B, A, classes + 1)
+softmax with background first; boxes (B, A, 4) offsets (decode_boxes); coefficients
+(B, A, 5, k); prototypes (B, h, w, k)."""
+
+
+def check_outputs(outputs: Mapping[str, np.ndarray], metadata: ModelMetadata) -> int:
+    """Raise InputError unless ``outputs`` (one image, no batch axis) fit the metadata;
+    returns the number of anchors."""
+    missing = [name for name in INSTANCE_OUTPUTS if name not in outputs]
+    if missing:
+        raise InputError(f"instance outputs lack {missing}; got {sorted(outputs)}")
+    scores, boxes = outputs["scores"], outputs["boxes"]
+    coefficients, prototypes = outputs["coefficients"], outputs["prototypes"]
+    a, k, c = len(scores), metadata.prototypes, len(metadata.classes) + 1
+    expected = {
+        "scores": (a, c),
+        "boxes": (a, 4),
+        "coefficients": (a, len(COEFFICIENT_SETS), k),
+    }
+    for name, shape in expected.items():
+        if outputs[name].shape != shape:
+            raise InputError(f"output {name!r} has shape {outputs[name].shape}, expected {shape}")
+    if prototypes.ndim != 3 or prototypes.shape[2] != k:
+        raise InputError(f"prototypes have shape {prototypes.shape}, expected (h, w, {k})")
+    if len(boxes) != a or len(coefficients) != a:
+        raise InputError("scores, boxes and coefficients disagree on the number of anchors")
+    return a
+
+
+def decode_instances(
+    outputs: Mapping[str, np.ndarray],
+    metadata: ModelMetadata,
+    anchors: np.ndarray,
+    params: InstanceParams,
+) -> tuple[list[Instance], list[ImageGrasp]]:
+    """Detections and one grasp per detection, input px, best first.
+
+    outputs: INSTANCE_OUTPUTS of one image (no batch axis). anchors: make_anchors of the
+    metadata. A grasp's quality is its detection's class score times the peak of its
+    quality map, so ranking grasps also ranks how sure the model is of the object's class.
+    """
+    if check_outputs(outputs, metadata) != len(anchors):
+        raise InputError(
+            f"the network scores {len(outputs['scores'])} anchors but the metadata's anchor "
+            f"spec gives {len(anchors)}"
+        )
+    class_scores = outputs["scores"][:, 1:]
+    classes = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(classes)), classes]
+    keep = np.flatnonzero(scores > params.score_threshold)
+    if len(keep) > params.candidates:
+        keep = keep[np.argpartition(-scores[keep], params.candidates - 1)[: params.candidates]]
+    boxes = decode_boxes(outputs["boxes"][keep], anchors[keep])
+    h_in, w_in = metadata.input_size
+    boxes = np.clip(boxes, 0, [w_in - 1, h_in - 1, w_in - 1, h_in - 1])
+    chosen = fast_nms(boxes, scores[keep], classes[keep], params.nms_iou)[: params.max_instances]
+    if not len(chosen):
+        return [], []
+    keep, boxes = keep[chosen], boxes[chosen]
+
+    prototypes = outputs["prototypes"]
+    hp, wp = prototypes.shape[:2]
+    stride = h_in / hp
+    masks = assemble(prototypes, outputs["coefficients"][keep])
+    crop = box_crop(boxes, (hp, wp), stride)
+    instance = (masks[:, 0] > params.mask_threshold) & crop
+    # An instance whose mask vanished inside its box still gets the grasp of its box.
+    region = np.where(instance.any(axis=(1, 2))[:, None, None], instance, crop)
+    quality = np.where(region, masks[:, 1], -1.0).reshape(len(keep), -1)
+    peak = quality.argmax(axis=1)
+    rows, cols = np.divmod(peak, wp)
+    n = np.arange(len(keep))
+    angles = angle_from_maps(masks[n, 3, rows, cols], masks[n, 2, rows, cols])
+    widths = width_from_map(masks[n, 4, rows, cols], metadata)
+    peaks = np.clip(quality[n, peak], 0.0, 1.0)
+
+    # One resize for every mask: OpenCV treats the instances as channels.
+    full = cv2.resize(
+        np.ascontiguousarray(masks[:, 0].transpose(1, 2, 0)), (w_in, h_in), cv2.INTER_LINEAR
+    ).reshape(h_in, w_in, -1)
+    full = (full.transpose(2, 0, 1) > params.mask_threshold) & box_crop(boxes, (h_in, w_in), 1.0)
+    instances, grasps = [], []
+    for i, anchor in enumerate(keep):
+        label = metadata.classes[classes[anchor]]
+        score = float(scores[anchor])
+        instances.append(Instance(i + 1, label, score, tuple(float(x) for x in boxes[i]), full[i]))
+        width = float(widths[i])
+        grasps.append(
+            ImageGrasp(
+                u=float((cols[i] + 0.5) * stride - 0.5),
+                v=float((rows[i] + 0.5) * stride - 0.5),
+                angle=float(angles[i]),
+                width=width,
+                jaw_length=params.jaw_length_px or max(width / 2, 1.0),
+                quality=score * float(peaks[i]),
+                instance_id=i + 1,
+                label=label,
+            )
+        )
+    order = sorted(range(len(grasps)), key=lambda j: -grasps[j].quality)
+    return instances, [grasps[j] for j in order]
