@@ -40,6 +40,8 @@ ARMATURE = 0.1
 SETTLE_S = 0.3
 # Control period: joint targets are interpolated at this rate (s).
 CONTROL_PERIOD_S = 0.01
+# The gripper's entry in joint states: the gap between the fingers, m.
+GRIPPER_JOINT = "gripper_opening"
 # Objects at least this high above the table top (m) and touching both fingers are held.
 HELD_CLEARANCE_M = 0.01
 
@@ -93,6 +95,25 @@ class Trajectory:
     start: float
     times: np.ndarray
     positions: np.ndarray
+
+
+def trajectory_arrays(
+    names: Sequence[str],
+    times: Sequence[float],
+    positions: Sequence[Sequence[float]],
+    joint_names: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) times (s) and (N, dof) positions (rad) in ``joint_names`` order of a trajectory
+    given for the joints ``names``; ValueError when the names are not the arm's joints or a
+    point lacks positions."""
+    if sorted(names) != sorted(joint_names) or len(set(names)) != len(names):
+        raise ValueError(
+            f"trajectory joints {list(names)} are not the arm's joints {list(joint_names)}"
+        )
+    if not times or any(len(p) != len(names) for p in positions):
+        raise ValueError(f"every trajectory point needs {len(names)} positions")
+    order = [list(names).index(n) for n in joint_names]
+    return np.asarray(times, np.float64), np.asarray(positions, np.float64)[:, order]
 
 
 class SimRobot:
