@@ -1,0 +1,178 @@
+"""A pick as joint paths: observation pose -> pre-grasp -> grasp -> lift -> place -> home.
+
+Poses are 4x4 grasp frames (grasp_core.pose: x closing, z approach) in the arm's base frame,
+m; joint paths are (N, dof) in rad, in the config's joint order. Every commanded pose is
+checked against the workspace by grasp_executor.kinematics, so a plan never leaves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
+
+HALF_TURN_ABOUT_Z = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+class PlanningError(RuntimeError):
+    """No motion reaches the grasp; the message says which stage failed and why."""
+
+
+@dataclass(frozen=True)
+class PickParams:
+    """approach_m: pre-grasp stand-off along the approach axis. lift_m: lift height along
+    the base's +z. opening_margin_m: added to the grasp width when opening. step_m: spacing
+    of Cartesian waypoints. All m."""
+
+    approach_m: float = 0.10
+    lift_m: float = 0.15
+    opening_margin_m: float = 0.015
+    step_m: float = 0.005
+
+
+@dataclass(frozen=True)
+class PickPlan:
+    """Joint paths of one pick. grasp: the grasp frame executed (4x4, base frame);
+    opening: gripper opening before closing, m."""
+
+    grasp: np.ndarray
+    opening: float
+    to_pregrasp: np.ndarray
+    approach: np.ndarray
+    lift: np.ndarray
+    to_place: np.ndarray
+    to_home: np.ndarray
+
+
+def offset_along(pose: np.ndarray, distance: float, axis: np.ndarray) -> np.ndarray:
+    """``pose`` moved by ``distance`` m along ``axis`` (unit, base frame)."""
+    moved = pose.copy()
+    moved[:3, 3] += distance * axis
+    return moved
+
+
+def place_pose(position: np.ndarray, grasp: np.ndarray) -> np.ndarray:
+    """Grasp frame at ``position`` (m, base frame) approaching straight down, its closing
+    axis the grasp's projected on the table so the wrist turns least."""
+    closing = grasp[:3, 0] * np.array([1.0, 1.0, 0.0])
+    closing = closing / np.linalg.norm(closing) if np.linalg.norm(closing) > 1e-6 else np.eye(3)[0]
+    approach = np.array([0.0, 0.0, -1.0])
+    pose = np.eye(4)
+    pose[:3, :3] = np.column_stack([closing, np.cross(approach, closing), approach])
+    pose[:3, 3] = position
+    return pose
+
+
+def plan_pick(
+    kinematics: ArmKinematics,
+    start: np.ndarray,
+    grasp: np.ndarray,
+    width: float,
+    place: np.ndarray,
+    params: PickParams = PickParams(),
+) -> PickPlan:
+    """The joint paths of a pick from joint positions ``start`` (rad); ``width``: the grasp's
+    opening, m; ``place``: where the grasp frame opens, m, base frame.
+
+    A parallel gripper is symmetric under a half turn about its approach axis, so both
+    versions of the grasp are tried and the one whose pre-grasp is nearer ``start`` in joint
+    space is kept. Raises PlanningError naming the stage that cannot be reached.
+    """
+    spec = kinematics.config.gripper
+    if width > spec.max_opening:
+        raise PlanningError(f"grasp width {width:.3f} m exceeds the gripper's {spec.max_opening} m")
+    opening = min(width + params.opening_margin_m, spec.max_opening)
+    errors: list[str] = []
+    plans: list[PickPlan] = []
+    for candidate in (grasp, grasp @ HALF_TURN_ABOUT_Z):
+        try:
+            plans.append(_plan_one(kinematics, start, candidate, opening, place, params))
+        except (PlanningError, WorkspaceError) as err:
+            errors.append(str(err))
+    if not plans:
+        raise PlanningError(errors[0])
+    return min(plans, key=lambda plan: np.abs(plan.to_pregrasp[-1] - start).sum())
+
+
+def _plan_one(
+    kinematics: ArmKinematics,
+    start: np.ndarray,
+    grasp: np.ndarray,
+    opening: float,
+    place: np.ndarray,
+    params: PickParams,
+) -> PickPlan:
+    pregrasp = offset_along(grasp, -params.approach_m, grasp[:3, 2])
+    lifted = offset_along(grasp, params.lift_m, np.array([0.0, 0.0, 1.0]))
+    q_pregrasp = kinematics.inverse(pregrasp, start)
+    if q_pregrasp is None:
+        raise PlanningError("the pre-grasp pose has no inverse-kinematics solution")
+    approach = _cartesian(kinematics, q_pregrasp, grasp, params, "approach")
+    lift = _cartesian(kinematics, approach[-1], lifted, params, "lift")
+    q_place = kinematics.inverse(place_pose(place, grasp), lift[-1])
+    if q_place is None:
+        raise PlanningError("the place pose has no inverse-kinematics solution")
+    return PickPlan(
+        grasp=grasp,
+        opening=opening,
+        to_pregrasp=kinematics.joint_path(start, q_pregrasp),
+        approach=approach,
+        lift=lift,
+        to_place=kinematics.joint_path(lift[-1], q_place),
+        to_home=kinematics.joint_path(q_place, kinematics.config.home),
+    )
+
+
+def _cartesian(
+    kinematics: ArmKinematics, start: np.ndarray, target: np.ndarray, params: PickParams, what: str
+) -> np.ndarray:
+    path = kinematics.cartesian_path(start, target, params.step_m)
+    if path is None:
+        raise PlanningError(f"the {what} is not a straight line the arm can follow")
+    return path
+
+
+class JointController(Protocol):
+    """An arm driven by joint trajectories: a controller topic on a robot, or the simulator."""
+
+    def joints(self) -> np.ndarray:
+        """Current joint positions, rad, in the config's order."""
+
+    def follow(self, path: np.ndarray, times: np.ndarray) -> None:
+        """Run a (N, dof) joint path (rad) at times (N,) s to its end; raises if cancelled."""
+
+    def grip(self, opening: float) -> float:
+        """Command the gripper opening (m); the measured opening once it settles, m."""
+
+
+class BuiltinBackend:
+    """The motion backend without MoveIt: pinocchio inverse kinematics, straight-line
+    Cartesian segments, joint trajectories timed at the arm's max_joint_speed."""
+
+    def __init__(
+        self, kinematics: ArmKinematics, controller: JointController, params: PickParams
+    ) -> None:
+        self.kinematics, self.controller, self.params = kinematics, controller, params
+
+    def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> PickPlan:
+        return plan_pick(
+            self.kinematics, self.controller.joints(), grasp, width, place, self.params
+        )
+
+    def move(self, plan: PickPlan, segment: str) -> None:
+        if segment == "back_out":
+            path = plan.approach[::-1]
+        elif segment == "lift_to_home":
+            path = self.kinematics.joint_path(plan.lift[-1], self.kinematics.config.home)
+        else:
+            path = getattr(plan, segment)
+        self.controller.follow(path, time_path(path, self.kinematics.config.max_joint_speed))
+
+    def grip(self, opening: float) -> float:
+        return self.controller.grip(opening)
+
+    def opening(self, plan: PickPlan) -> float:
+        return plan.opening

@@ -1,0 +1,173 @@
+"""The pick sequence and the table-clearing loop, independent of ROS and of the motion
+backend, so the same logic drives a simulated arm in tests and a real one behind the node.
+
+A pick tries the candidates best first: a candidate the arm cannot reach is skipped, a grasp
+that closes on nothing (gripper opening below ``holding_min_m``) backs out and retries the
+next candidate, and a dropped object fails the attempt. Poses are 4x4 grasp frames in the
+base frame (grasp_core.pose), m.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Protocol
+
+import numpy as np
+
+from grasp_executor.planning import PlanningError
+
+
+class Stage(IntEnum):
+    """Where a pick is; the values are grasp_interfaces/PickStage's."""
+
+    DETECTING = 0
+    PLANNING = 1
+    APPROACHING = 2
+    GRASPING = 3
+    LIFTING = 4
+    PLACING = 5
+    RETREATING = 6
+    DONE = 7
+
+
+class Cancelled(Exception):
+    """The goal was cancelled or preempted; the backend has already stopped the arm."""
+
+
+class MotionBackend(Protocol):
+    """What a pick needs from an arm: plan, run the plan's segments, and the gripper."""
+
+    def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> Any:
+        """A plan of SEGMENTS for this grasp (width m) and place position (m); raises
+        PlanningError when unreachable."""
+
+    def move(self, plan: Any, segment: str) -> None:
+        """Run one segment of ``plan`` to its end; raises Cancelled."""
+
+    def grip(self, opening: float) -> float:
+        """Command the gripper opening (m) and return the measured one once it settles."""
+
+    def opening(self, plan: Any) -> float:
+        """The opening (m) before closing on the plan's grasp."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A grasp to try: pose 4x4 (base frame), width and quality as in grasp_interfaces/Grasp."""
+
+    pose: np.ndarray
+    width: float
+    quality: float
+    label: str = ""
+    source: Any = None  # the message it came from, returned in outcomes
+
+
+@dataclass
+class Attempt:
+    """The outcome of one pick attempt (grasp_interfaces/PickOutcome)."""
+
+    success: bool
+    message: str
+    stage: Stage
+    candidate: Candidate | None = None
+    duration: float = 0.0
+
+
+@dataclass
+class PickSequence:
+    """Runs picks on a backend. report(stage) is called as each stage starts. The gripper
+    holds an object when its measured opening exceeds holding_min_m (m); max_candidates
+    bounds how many grasps of one detection are tried."""
+
+    backend: MotionBackend
+    max_opening: float
+    report: Callable[[Stage], None] = lambda stage: None
+    holding_min_m: float = 0.004
+    max_candidates: int = 5
+    tried: list[str] = field(default_factory=list)
+
+    def pick(self, candidates: Sequence[Candidate], place: np.ndarray) -> Attempt:
+        """Pick the first candidate that can be reached and held; Cancelled propagates."""
+        start = time.monotonic()
+        reasons: list[str] = []
+        self.report(Stage.PLANNING)
+        for rank, candidate in enumerate(candidates[: self.max_candidates], start=1):
+            try:
+                plan = self.backend.plan(candidate.pose, candidate.width, place)
+            except PlanningError as err:
+                reasons.append(f"grasp {rank}: {err}")
+                continue
+            attempt = self._execute(plan, candidate)
+            if attempt is not None:
+                attempt.duration = time.monotonic() - start
+                return attempt
+            reasons.append(f"grasp {rank}: the gripper closed on nothing")
+            self.report(Stage.PLANNING)
+        message = "; ".join(reasons) if reasons else "no grasp candidates"
+        return Attempt(False, message, Stage.PLANNING, None, time.monotonic() - start)
+
+    def _execute(self, plan: Any, candidate: Candidate) -> Attempt | None:
+        """Run a plan; None when the gripper closed on nothing (it has backed out)."""
+        backend = self.backend
+        self.report(Stage.APPROACHING)
+        backend.grip(backend.opening(plan))
+        backend.move(plan, "to_pregrasp")
+        backend.move(plan, "approach")
+        self.report(Stage.GRASPING)
+        if backend.grip(0.0) < self.holding_min_m:
+            backend.grip(backend.opening(plan))
+            backend.move(plan, "back_out")
+            return None
+        self.report(Stage.LIFTING)
+        backend.move(plan, "lift")
+        if backend.grip(0.0) < self.holding_min_m:
+            self.report(Stage.RETREATING)
+            backend.grip(self.max_opening)
+            backend.move(plan, "lift_to_home")
+            return Attempt(False, "the object slipped out while lifting", Stage.LIFTING, candidate)
+        self.report(Stage.PLACING)
+        backend.move(plan, "to_place")
+        backend.grip(self.max_opening)
+        self.report(Stage.RETREATING)
+        backend.move(plan, "to_home")
+        self.report(Stage.DONE)
+        return Attempt(True, f"picked {candidate.label or 'an object'}", Stage.DONE, candidate)
+
+
+@dataclass
+class CleanResult:
+    picked: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    message: str = ""
+
+
+def clean_table(
+    detect: Callable[[], Sequence[Candidate]],
+    pick: Callable[[Sequence[Candidate]], Attempt],
+    max_objects: int = 0,
+    max_consecutive_failures: int = 5,
+    on_attempt: Callable[[Attempt], None] = lambda attempt: None,
+) -> CleanResult:
+    """Detect, pick, repeat: stops when nothing graspable remains, after max_objects picks
+    (0: no limit) or after max_consecutive_failures failed attempts in a row."""
+    result = CleanResult()
+    failures = 0
+    while True:
+        if max_objects and result.picked >= max_objects:
+            result.message = f"picked the requested {max_objects} object(s)"
+            return result
+        candidates = detect()
+        if not candidates:
+            result.message = "the table is clear: nothing graspable remains"
+            return result
+        attempt = pick(candidates)
+        result.attempts.append(attempt)
+        on_attempt(attempt)
+        result.picked += attempt.success
+        failures = 0 if attempt.success else failures + 1
+        if failures >= max_consecutive_failures:
+            result.message = f"stopped after {failures} failed attempts in a row"
+            return result

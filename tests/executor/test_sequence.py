@@ -1,0 +1,129 @@
+"""The pick sequence on the simulated UR5 through the built-in backend (no ROS): a reachable
+box is picked and placed, a grasp on empty table backs out and the next candidate is tried,
+an unreachable grasp is skipped with its reason, and clean_table's stopping rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grasp_executor.kinematics import ArmKinematics, load_arm_config
+from grasp_executor.planning import BuiltinBackend, PickParams
+from grasp_executor.sequence import Attempt, Candidate, PickSequence, Stage, clean_table
+from grasp_sim.objects import ObjectModel, Part
+from grasp_sim.robot import SimRobot
+
+ARMS = Path(__file__).resolve().parents[2] / "src/grasp_bringup/config/arms"
+DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # approach -z, close -y
+BOX = ObjectModel("test_box", "box", (Part("box", (0.02, 0.02, 0.025)),))
+BOX_AT = np.array([0.5, 0.05, 0.025])  # box centre on the table, m, base frame
+BOX_GRASP = BOX_AT + np.array([0.0, 0.0, 0.01])  # fingertips 1.5 cm below the box top
+PLACE = np.array([0.35, 0.35, 0.2])
+
+
+class SimController:
+    """The simulated arm as a JointController: trajectories and gripper run in sim time."""
+
+    def __init__(self, robot: SimRobot) -> None:
+        self.robot = robot
+
+    def joints(self) -> np.ndarray:
+        return self.robot.joint_positions()
+
+    def follow(self, path: np.ndarray, times: np.ndarray) -> None:
+        self.robot.follow(times, path)
+
+    def grip(self, opening: float) -> float:
+        self.robot.set_gripper(opening)
+        self.robot.step(0.6)
+        return self.robot.gripper_opening()
+
+
+def grasp_at(position: np.ndarray) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = DOWN, position
+    return pose
+
+
+@pytest.fixture(scope="module")
+def kinematics() -> ArmKinematics:
+    return ArmKinematics(load_arm_config(ARMS / "ur5.yaml"))
+
+
+@pytest.fixture
+def robot(kinematics: ArmKinematics) -> Iterator[SimRobot]:
+    robot = SimRobot(kinematics.config, objects=[BOX], seed=0)
+    robot.place_object(0, BOX_AT, np.array([1.0, 0.0, 0.0, 0.0]))
+    robot.step(0.3)
+    yield robot
+    robot.close()
+
+
+def sequence(kinematics: ArmKinematics, robot: SimRobot, stages: list) -> PickSequence:
+    backend = BuiltinBackend(kinematics, SimController(robot), PickParams())
+    return PickSequence(backend, kinematics.config.gripper.max_opening, report=stages.append)
+
+
+def test_a_reachable_box_is_picked_and_placed(kinematics, robot) -> None:
+    stages: list[Stage] = []
+    grasp = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.9, label="box")
+    attempt = sequence(kinematics, robot, stages).pick([grasp], PLACE)
+    assert attempt.success, attempt.message
+    assert attempt.stage == Stage.DONE and attempt.candidate is grasp
+    assert stages == [
+        Stage.PLANNING, Stage.APPROACHING, Stage.GRASPING, Stage.LIFTING, Stage.PLACING,
+        Stage.RETREATING, Stage.DONE,
+    ]  # fmt: skip
+    robot.step(1.0)
+    moved = robot.object_positions()[0]
+    assert np.linalg.norm(moved[:2] - PLACE[:2]) < 0.08, f"box ended at {moved}, not the place"
+    assert np.allclose(robot.joint_positions(), kinematics.config.home, atol=0.02)
+
+
+def test_a_grasp_on_nothing_backs_out_and_the_next_candidate_is_tried(kinematics, robot) -> None:
+    empty = Candidate(grasp_at(np.array([0.5, -0.2, 0.01])), width=0.04, quality=0.95)
+    box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.5)
+    stages: list[Stage] = []
+    attempt = sequence(kinematics, robot, stages).pick([empty, box], PLACE)
+    assert attempt.success and attempt.candidate is box
+    assert stages.count(Stage.GRASPING) == 2
+
+
+def test_an_unreachable_grasp_is_skipped_with_its_reason(kinematics, robot) -> None:
+    outside = Candidate(grasp_at(np.array([1.5, 0.0, 0.02])), width=0.04, quality=0.99)
+    too_wide = Candidate(grasp_at(BOX_AT), width=0.2, quality=0.9)
+    attempt = sequence(kinematics, robot, []).pick([outside, too_wide], PLACE)
+    assert not attempt.success and attempt.stage == Stage.PLANNING
+    assert "outside" in attempt.message and "exceeds the gripper" in attempt.message
+    assert np.allclose(robot.joint_positions(), kinematics.config.home, atol=1e-3)
+
+
+def test_clean_table_stops_when_nothing_remains_or_failures_pile_up() -> None:
+    candidates = [[1], [1], [1], []]
+    outcomes = iter([True, False, True])
+    result = clean_table(
+        detect=lambda: candidates.pop(0),
+        pick=lambda c: Attempt(next(outcomes), "", Stage.DONE),
+    )
+    assert result.picked == 2 and len(result.attempts) == 3
+    assert "clear" in result.message
+    failing = clean_table(
+        detect=lambda: [1], pick=lambda c: Attempt(False, "", Stage.PLANNING),
+        max_consecutive_failures=3,
+    )  # fmt: skip
+    assert len(failing.attempts) == 3 and "3 failed attempts" in failing.message
+    limited = clean_table(
+        detect=lambda: [1], pick=lambda c: Attempt(True, "", Stage.DONE), max_objects=2
+    )
+    assert limited.picked == 2 and "requested 2" in limited.message
+
+
+def test_stage_values_are_the_messages() -> None:
+    from grasp_interfaces.msg import PickStage
+
+    assert {s.name: s.value for s in Stage} == {
+        name: getattr(PickStage, name) for name in Stage.__members__
+    }
