@@ -38,14 +38,15 @@ def _stream(kind: rs.stream, uid: int, k: CameraIntrinsics, fmt: rs.format, bpp:
 
 
 @dataclass
-class Pending:
+class Scene:
     depth: np.ndarray  # HxW uint16 in depth_units
     rgb: np.ndarray  # HxWx3 uint8
 
 
 class SoftwareCamera:
     """depth, color: the two streams' intrinsics; depth_units: m per z16 unit;
-    depth_to_color_m: translation (m) from the depth to the colour camera (no rotation)."""
+    depth_to_color_m: translation (m) from the depth to the colour camera (no rotation);
+    clock: the timestamp domain frames are stamped in."""
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class SoftwareCamera:
         color: CameraIntrinsics,
         depth_units: float = 0.001,
         depth_to_color_m: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        clock: rs.timestamp_domain = rs.timestamp_domain.system_time,
     ) -> None:
         self.device = rs.software_device()
         self.depth_sensor = self.device.add_sensor("Depth")
@@ -69,44 +71,43 @@ class SoftwareCamera:
         extrinsics.translation = list(depth_to_color_m)
         self.depth_profile.register_extrinsics_to(self.color_profile, extrinsics)
         self.device.create_matcher(rs.matchers.default)
-        self.depth_units = depth_units
+        self.depth_units, self.clock = depth_units, clock
         self.plugged = True
-        self.connects = 0
+        self.streams: list[SoftwareStream] = []  # one per successful connect
         self.profiles: list[StreamProfile] = []
-        self.pending: Pending | None = None
+        self.scene: Scene | None = None
         self.frame_number = 0
-        self.start_ms = time.time() * 1000.0
+        # System time counts from the Unix epoch, a device's hardware clock from power-up.
+        on_device = clock == rs.timestamp_domain.hardware_clock
+        self.start_ms = 0.0 if on_device else time.time() * 1000.0
 
     def show(self, depth: np.ndarray, rgb: np.ndarray) -> None:
         """The scene the camera sees from now on: each wait_for_frames sends it once."""
-        self.pending = Pending(depth, rgb)
+        self.scene = Scene(depth, rgb)
 
     def connect(self, profile: StreamProfile) -> SoftwareStream:
         if not self.plugged:
             raise RuntimeError("No device connected")
-        self.connects += 1
         self.profiles.append(profile)
-        return SoftwareStream(self)
+        self.streams.append(SoftwareStream(self))
+        return self.streams[-1]
 
     def push(self) -> None:
         """Send the scene once, stamped as a 30 fps camera started at construction."""
-        frame = self.pending
+        frame = self.scene
         self.frame_number += 1
         # The syncer pairs frames by timestamp and frame period, so the clock must tick at fps.
         timestamp_ms = self.start_ms + self.frame_number * 1000.0 / FPS
-        # librealsense reads the pixels after on_video_frame returns: keep them alive.
-        self.sent = []
         for sensor, profile, pixels, bpp in (
             (self.depth_sensor, self.depth_profile, frame.depth, 2),
             (self.color_sensor, self.color_profile, frame.rgb, 3),
         ):
             f = rs.software_video_frame()
             f.pixels, f.bpp, f.stride = pixels, bpp, pixels.shape[1] * bpp
-            f.timestamp, f.domain = timestamp_ms, rs.timestamp_domain.system_time
+            f.timestamp, f.domain = timestamp_ms, self.clock
             f.frame_number, f.profile = self.frame_number, profile
             if sensor is self.depth_sensor:
                 f.depth_units = self.depth_units
-            self.sent.append(f)
             sensor.on_video_frame(f)
 
 
@@ -123,7 +124,7 @@ class SoftwareStream:
         self.stopped = False
 
     def wait_for_frames(self, timeout_ms: int) -> rs.composite_frame:
-        if self.camera.plugged and self.camera.pending is not None:
+        if self.camera.plugged and self.camera.scene is not None:
             self.camera.push()
         return self.syncer.wait_for_frames(timeout_ms)
 
