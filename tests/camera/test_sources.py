@@ -184,3 +184,5 @@ def test_make_source_refuses_unknown_sources_and_short_poses() -> None:
         make_source(SourceSettings(source="kinect"))
     with pytest.raises(CameraError, match="need 3 values"):
         make_source(SourceSettings(camera_eye=(0.0, 0.5)))
+    with pytest.raises(CameraError, match="needs replay_path"):
+        make_source(SourceSettings(source="replay"))

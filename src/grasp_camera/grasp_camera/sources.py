@@ -232,6 +232,8 @@ def make_source(settings: SourceSettings) -> CameraSource:
     """The source ``settings`` describe (not opened yet); CameraError for an unknown one."""
     s = settings
     if s.source == "replay":
+        if not s.replay_path:
+            raise CameraError("source 'replay' needs replay_path: the folder to play")
         return ReplaySource(s.replay_path)
     if s.source == "sim":
         eye, target = tuple(s.camera_eye), tuple(s.camera_target)
