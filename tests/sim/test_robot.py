@@ -1,5 +1,6 @@
-"""The simulated UR5: trajectory tracking, a hand-computed grasp that lifts a box through
-the built-in kinematics, the gripper, the configured camera and the ground truth."""
+"""The simulated arms: trajectory tracking, a hand-computed grasp that lifts a box through
+the built-in kinematics (every configured arm), the gripper, the configured camera and the
+ground truth."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pytest
 
 from grasp_executor.kinematics import ArmConfig, ArmKinematics, load_arm_config, time_path
 from grasp_sim.objects import ObjectModel, Part
-from grasp_sim.robot import SimRobot
+from grasp_sim.robot import SimRobot, trajectory_arrays
 
 ARMS = Path(__file__).resolve().parents[2] / "src/grasp_bringup/config/arms"
+ARM_NAMES = sorted(p.stem for p in ARMS.glob("*.yaml"))
 # Grasp frame straight down (approach -z of the base), closing along the base's -y.
 DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 BOX_HALF = (0.02, 0.02, 0.025)  # m: 4 cm across the closing axis, 5 cm tall
@@ -24,11 +26,6 @@ BOX = ObjectModel("test_box", "box", (Part("box", BOX_HALF),))
 @pytest.fixture(scope="module")
 def config() -> ArmConfig:
     return load_arm_config(ARMS / "ur5.yaml")
-
-
-@pytest.fixture(scope="module")
-def kinematics(config: ArmConfig) -> ArmKinematics:
-    return ArmKinematics(config)
 
 
 @pytest.fixture
@@ -87,10 +84,13 @@ def test_gripper_opening_is_reported(robot: SimRobot, config: ArmConfig) -> None
     assert robot.gripper_opening() == pytest.approx(config.gripper.max_opening, abs=1e-3)
 
 
-def test_grasp_at_a_known_box_lifts_it(
-    robot: SimRobot, config: ArmConfig, kinematics: ArmKinematics
-) -> None:
-    robot.place_object(0, np.array([0.5, 0.05, BOX_HALF[2]]), np.array([1.0, 0, 0, 0]))
+@pytest.mark.parametrize("arm", ARM_NAMES)
+def test_grasp_at_a_known_box_lifts_it(arm: str) -> None:
+    config = load_arm_config(ARMS / f"{arm}.yaml")
+    kinematics = ArmKinematics(config)
+    robot = SimRobot(config, objects=[BOX], seed=0)
+    box = config.table_center + np.array([0.0, 0.05, BOX_HALF[2]])
+    robot.place_object(0, box, np.array([1.0, 0, 0, 0]))
     robot.step(0.3)
     box = robot.object_positions()[0]
     # Fingertips 2.5 cm below the box top, closing across its 4 cm side.
@@ -108,10 +108,13 @@ def test_grasp_at_a_known_box_lifts_it(
     _run(robot, kinematics.cartesian_path(robot.joint_positions(), above), 0.5)
     assert robot.object_positions()[0, 2] > box[2] + 0.1
     truth = robot.ground_truth()
+    robot.close()
     assert truth["objects"][0]["held"] and not truth["objects"][0]["on_table"]
 
 
-def test_camera_sees_the_table_from_the_configured_pose(config: ArmConfig) -> None:
+@pytest.mark.parametrize("arm", ARM_NAMES)
+def test_camera_sees_the_table_from_the_configured_pose(arm: str) -> None:
+    config = load_arm_config(ARMS / f"{arm}.yaml")
     robot = SimRobot(config, objects=0, seed=0)
     try:
         frame = robot.render()
@@ -121,6 +124,8 @@ def test_camera_sees_the_table_from_the_configured_pose(config: ArmConfig) -> No
     depth = frame.depth
     valid = (depth > 0.1) & (depth < 2.0)
     assert valid.mean() > 0.95
+    # The arm at home stays out of view: nothing rises above the table top.
+    assert depth[valid].min() > 0.6
     # Centre pixel: the optical axis from the YAML pose meets the table-top plane.
     position, axis = config.camera[:3, 3], config.camera[:3, 2]
     expected = (config.table_center[2] - position[2]) / axis[2]
@@ -139,3 +144,15 @@ def test_ground_truth_lists_objects_on_the_table(config: ArmConfig) -> None:
         # On the table top around its centre (base frame; round objects roll a little).
         assert np.abs(np.subtract(item["position"][:2], config.table_center[:2])).max() < 0.4
         assert 0.0 < item["position"][2] - config.table_center[2] < 0.15
+
+
+def test_trajectory_arrays_reorder_joints_and_refuse_others() -> None:
+    times, positions = trajectory_arrays(["b", "a"], [0.5, 1.0], [[2, 1], [4, 3]], ["a", "b"])
+    np.testing.assert_array_equal(times, [0.5, 1.0])
+    np.testing.assert_array_equal(positions, [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="not the arm's joints"):
+        trajectory_arrays(["a", "c"], [1.0], [[0, 0]], ["a", "b"])
+    with pytest.raises(ValueError, match="not the arm's joints"):
+        trajectory_arrays(["a", "a"], [1.0], [[0, 0]], ["a", "b"])
+    with pytest.raises(ValueError, match="2 positions"):
+        trajectory_arrays(["a", "b"], [1.0], [[0]], ["a", "b"])

@@ -12,6 +12,7 @@ planning functions raise WorkspaceError instead of returning such a motion.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -48,11 +49,24 @@ def robots_folder() -> Path:
     return Path(str(dist.locate_file("cmeel.prefix/share/example-robot-data/robots")))
 
 
+def resolve_urdf(urdf: str) -> Path:
+    """The file of a config's ``urdf``: absolute, ``package://<python package>/<path>``
+    inside an installed Python package, or relative to example-robot-data's robots folder."""
+    if urdf.startswith("package://"):
+        package, _, inside = urdf.removeprefix("package://").partition("/")
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(f"urdf {urdf}: Python package {package!r} is not installed")
+        return Path(spec.submodule_search_locations[0]) / inside
+    path = Path(urdf)
+    return path if path.is_absolute() else robots_folder() / path
+
+
 @dataclass(frozen=True)
 class ArmConfig:
     """One arm's configuration, read from src/grasp_bringup/config/arms/<arm>.yaml.
 
-    urdf: absolute path of the arm's URDF. base_link: the base frame every pose and limit is
+    urdf: the arm's URDF (or xacro) file. base_link: the base frame every pose and limit is
     expressed in; flange_link: the link the gripper is mounted on. joint_names: the actuated
     joints in command order; home: their observation pose, rad. tool_offset: 4x4 flange ->
     grasp frame, m. max_joint_speed: rad/s, every joint. gripper: the parallel gripper
@@ -107,8 +121,7 @@ def load_arm_config(path: str | Path) -> ArmConfig:
     if missing:
         raise ValueError(f"{path}: missing keys {missing}")
     try:
-        urdf = Path(data["urdf"])
-        urdf = urdf if urdf.is_absolute() else robots_folder() / urdf
+        urdf = resolve_urdf(str(data["urdf"]))
         if not urdf.is_file():
             raise ValueError(f"urdf {urdf} does not exist")
         joints = tuple(str(name) for name in data["joint_names"])
@@ -122,6 +135,11 @@ def load_arm_config(path: str | Path) -> ArmConfig:
         speed = float(data["max_joint_speed"])
         if speed <= 0:
             raise ValueError(f"max_joint_speed must be > 0 rad/s, got {speed}")
+        workspace = Workspace.from_config(data["workspace"])
+        places = {k: np.asarray(v, np.float64) for k, v in data["places"].items()}
+        outside = [k for k, v in places.items() if v.shape != (3,) or not workspace.contains(v)]
+        if outside:
+            raise ValueError(f"places {outside} must be [x, y, z] m inside the workspace")
         return ArmConfig(
             arm=str(data["arm"]),
             urdf=urdf,
@@ -132,8 +150,8 @@ def load_arm_config(path: str | Path) -> ArmConfig:
             tool_offset=tool,
             max_joint_speed=speed,
             gripper=GripperSpec(**data["gripper"]),
-            workspace=Workspace.from_config(data["workspace"]),
-            places={k: np.asarray(v, np.float64) for k, v in data["places"].items()},
+            workspace=workspace,
+            places=places,
             camera=transform_from_dict(data["camera"]),
             table_center=np.asarray(data["table"]["center"], np.float64),
             table_size=np.asarray(data["table"]["size"], np.float64),
@@ -143,14 +161,35 @@ def load_arm_config(path: str | Path) -> ArmConfig:
         raise ValueError(f"{path}: {err}") from None
 
 
-def urdf_kinematic_xml(urdf: Path) -> ET.Element:
-    """The URDF tree without visuals and collisions, continuous joints made revolute.
+def urdf_kinematic_xml(urdf: Path, flange_link: str) -> ET.Element:
+    """The URDF tree without visuals and collisions, without whatever the URDF mounts past
+    the flange, and with continuous joints made revolute.
 
-    Meshes are not needed for kinematics and come in formats MuJoCo cannot read (.dae);
-    a continuous joint would be two coordinates (cos, sin) in pinocchio, and one angle
-    within its +-2 pi limit everywhere else in the stack.
+    The stack's gripper replaces the URDF's own hand; meshes are not needed for kinematics
+    and come in formats MuJoCo cannot read (.dae); a continuous joint would be two
+    coordinates (cos, sin) in pinocchio, and one angle within +-2 pi everywhere else.
+    A .xacro file is expanded with its default arguments first.
     """
-    root = ET.parse(urdf).getroot()
+    if urdf.suffix == ".xacro":
+        import xacro  # only the arms described in xacro need it
+
+        root = ET.fromstring(xacro.process_file(str(urdf)).toxml())
+    else:
+        root = ET.parse(urdf).getroot()
+    joints = root.findall("joint")
+    past_flange, grew = set(), True
+    while grew:
+        children = {
+            j.find("child").get("link")
+            for j in joints
+            if j.find("parent").get("link") in past_flange | {flange_link}
+        }
+        grew = not children <= past_flange
+        past_flange |= children
+    for element in root.findall("link") + joints:
+        name = element.get("name") if element.tag == "link" else element.find("child").get("link")
+        if name in past_flange:
+            root.remove(element)
     for link in root.iter("link"):
         for tag in ("visual", "collision"):
             for element in link.findall(tag):
@@ -171,7 +210,7 @@ class ArmKinematics:
 
     def __init__(self, config: ArmConfig) -> None:
         self.config = config
-        xml = ET.tostring(urdf_kinematic_xml(config.urdf), encoding="unicode")
+        xml = ET.tostring(urdf_kinematic_xml(config.urdf, config.flange_link), encoding="unicode")
         full = pin.buildModelFromXML(xml)
         unknown = [name for name in config.joint_names if not full.existJointName(name)]
         if unknown:
@@ -202,7 +241,6 @@ class ArmKinematics:
             )
         )
         self.data = self.model.createData()
-        self._rng = np.random.default_rng(0)
 
     @property
     def dof(self) -> int:
@@ -260,13 +298,16 @@ class ArmKinematics:
         None when no solution within the joint limits is found.
 
         Starts from ``seed`` (rad), so a solution near it is preferred; then tries up to
-        ``restarts`` random configurations. WorkspaceError if target is outside the workspace.
+        ``restarts`` random configurations (the same ones each call). WorkspaceError if
+        target is outside the workspace.
         """
         self.check_workspace(target)
         base, _ = self._grasp_in_universe(np.asarray(seed, np.float64))
         goal = base * pin.SE3(np.asarray(target, np.float64))
+        # The same restarts every call, so a plan does not depend on what was planned before.
+        rng = np.random.default_rng(0)
         starts = [np.clip(seed, self.lower, self.upper)]
-        starts += [self._rng.uniform(self.lower, self.upper) for _ in range(restarts)]
+        starts += [rng.uniform(self.lower, self.upper) for _ in range(restarts)]
         for start in starts:
             solution = self._solve(goal, start)
             if solution is not None:

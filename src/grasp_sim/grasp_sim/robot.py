@@ -49,7 +49,7 @@ HELD_CLEARANCE_M = 0.01
 def arm_spec(config: ArmConfig) -> mujoco.MjSpec:
     """The arm as an MjSpec: capsule links, servos on the configured joints, gravity
     compensation, and the stack's gripper at flange * tool_offset."""
-    root = urdf_kinematic_xml(config.urdf)
+    root = urdf_kinematic_xml(config.urdf, config.flange_link)
     efforts = {
         joint.get("name"): float(joint.find("limit").get("effort"))
         for joint in root.iter("joint")
