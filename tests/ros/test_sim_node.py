@@ -105,13 +105,17 @@ def test_publishes_joint_states_and_camera_topics(ros_graph: TestGraph) -> None:
     assert (info.width, info.height) == (640, 480)
 
 
-def test_trajectory_moves_the_arm_and_bad_ones_are_refused(ros_graph: TestGraph) -> None:
+def test_commands_move_the_arm_and_bad_ones_are_refused(ros_graph: TestGraph) -> None:
     probe = Probe(ros_graph)
     ros_graph.wait_for(lambda: probe.at(CONFIG.home), 20, "joint states at home")
     names = list(CONFIG.joint_names)
     probe.send([*names[:-1], "not_a_joint"], CONFIG.home + 0.3)
     ros_graph.wait_for(
         lambda: any("not_a_joint" in m for m in probe.logs), 10, "the refusal in the log"
+    )
+    probe.gripper.publish(Float64(data=float("nan")))
+    ros_graph.wait_for(
+        lambda: any("gripper opening" in m for m in probe.logs), 10, "the gripper refusal"
     )
     # Given in another joint order, the goal still reaches the right joints.
     goal = CONFIG.home + np.array([0.3, -0.2, 0.2, 0.1, 0.2, 0.4])

@@ -67,11 +67,15 @@ def test_a_new_trajectory_replaces_the_running_one(robot: SimRobot, config: ArmC
     assert np.abs(robot.joint_positions() - back).max() < 2e-3
 
 
-def test_malformed_trajectories_are_refused(robot: SimRobot, config: ArmConfig) -> None:
+def test_malformed_commands_are_refused(robot: SimRobot, config: ArmConfig) -> None:
     with pytest.raises(ValueError, match="positions"):
         robot.command(np.array([0.0, 1.0]), np.zeros((2, 5)))
     with pytest.raises(ValueError, match="non-decreasing"):
         robot.command(np.array([1.0, 0.5]), np.array([config.home, config.home]))
+    with pytest.raises(ValueError, match="finite"):
+        robot.command(np.array([1.0]), np.full((1, len(config.home)), np.nan))
+    with pytest.raises(ValueError, match="finite"):
+        robot.set_gripper(float("nan"))
 
 
 def test_gripper_opening_is_reported(robot: SimRobot, config: ArmConfig) -> None:

@@ -4,8 +4,8 @@ Publishes /joint_states (the arm's joints in rad and GRIPPER_JOINT, the finger g
 JOINT_STATE_HZ and the camera topics at camera_rate_hz; runs trajectories from
 /arm_controller/joint_trajectory (a new one preempts the running one) and finger gaps (m)
 from /gripper/command; /sim/ground_truth answers the scene's state as JSON, /sim/reset
-drops a new table. One thread owns the simulator (MuJoCo's OpenGL context is bound to
-it): it steps physics to wall-clock time and renders; callbacks hand it requests.
+drops a new table. One thread runs the simulator (MuJoCo's OpenGL context is bound to it):
+it steps physics to wall-clock time and renders; callbacks hand it requests.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class SimNode(Node):
         )
         self.config = load_arm_config(path)
         self.table = (p["objects"], p["seed"])
+        # Built here so a bad config fails the node's start; it renders only on its thread.
+        self.robot = SimRobot(self.config, *self.table)
         self.camera_period = 1.0 / p["camera_rate_hz"]
         self.requests: queue.Queue[tuple[Callable, Future]] = queue.Queue()
         self.joints_pub = self.create_publisher(JointState, "/joint_states", 10)
@@ -75,7 +77,6 @@ class SimNode(Node):
         self.get_logger().info(f"{self.config.arm} from {path}, {p['objects']} objects")
 
     def run(self) -> None:
-        self.robot = SimRobot(self.config, *self.table)
         last = next_frame = time.monotonic()
         while not self.stop.is_set():
             while not self.requests.empty():
@@ -124,17 +125,16 @@ class SimNode(Node):
                 self.config.joint_names,
             )
         except ValueError as error:
-            self.get_logger().error(f"trajectory ignored: {error}")
+            self.get_logger().error(f"command ignored: {error}")
             return
-        future = self.call(lambda: self.robot.command(times, positions))
-        future.add_done_callback(self.log_failure)
-
-    def log_failure(self, future: Future) -> None:
-        if future.exception() is not None:
-            self.get_logger().error(f"trajectory ignored: {future.exception()}")
+        self.call(lambda: self.robot.command(times, positions)).add_done_callback(self.log_refusal)
 
     def on_gripper(self, msg: Float64) -> None:
-        self.call(lambda: self.robot.set_gripper(msg.data))
+        self.call(lambda: self.robot.set_gripper(msg.data)).add_done_callback(self.log_refusal)
+
+    def log_refusal(self, future: Future) -> None:
+        if future.exception() is not None:
+            self.get_logger().error(f"command ignored: {future.exception()}")
 
     def on_ground_truth(self, _, response: Trigger.Response) -> Trigger.Response:
         return self.answer(response, lambda: json.dumps(self.robot.ground_truth()))

@@ -211,6 +211,8 @@ class SimRobot:
             )
         if len(times) == 0 or times[0] < 0 or np.any(np.diff(times) < 0):
             raise ValueError("trajectory times must be non-empty, >= 0 and non-decreasing")
+        if not (np.isfinite(times).all() and np.isfinite(positions).all()):
+            raise ValueError("trajectory times and positions must be finite")
         if times[0] > 0:
             current = self.scene.data.ctrl[self._ctrl].copy()
             times, positions = np.r_[0.0, times], np.vstack([current, positions])
@@ -241,6 +243,8 @@ class SimRobot:
     def set_gripper(self, opening: float) -> None:
         """Command the gap between the fingers (m), clipped to the gripper's range; the
         fingers close with a limited force, so they stop on an object."""
+        if not np.isfinite(opening):
+            raise ValueError(f"gripper opening must be a finite width in m, got {opening}")
         spec = self.config.gripper
         opening = float(np.clip(opening, 0.0, spec.max_opening))
         self.scene.data.ctrl[self._finger_ctrl] = (spec.max_opening - opening) / 2
