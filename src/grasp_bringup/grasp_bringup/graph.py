@@ -41,6 +41,10 @@ class NodeGraph:
         self._nodes.append(node)
         return node
 
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self._nodes)
+
     def close(self) -> None:
         """Stop spinning, destroy every node and shut the context down."""
         self.executor.shutdown(timeout_sec=5.0)

@@ -1,0 +1,122 @@
+"""The arm and gripper over ROS topics: a JointController (grasp_executor.planning) that
+sends trajectory_msgs/JointTrajectory to the arm's controller and the gripper opening
+(std_msgs/Float64, m) to the gripper, and watches /joint_states until each motion ends.
+
+Works with a ros2_control joint_trajectory_controller's topic interface on a real arm and
+with the simulated robot (grasp_sim). A cancel stops the arm where it is: a one-point
+trajectory holding the current positions replaces the running one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from grasp_executor.sequence import Cancelled
+
+POLL_S = 0.01
+REACHED_RAD = 0.01  # a motion has ended when every joint is this close to its goal
+GRIPPER_SETTLED_M = 0.0005  # ... and the gripper when it moves less than this per 0.1 s
+
+
+class MotionError(RuntimeError):
+    """The arm or gripper did not do what was commanded (no joint states, timeout)."""
+
+
+def duration(seconds: float) -> Duration:
+    whole = int(seconds)
+    return Duration(sec=whole, nanosec=int((seconds - whole) * 1e9))
+
+
+class RosJointController:
+    """joints / follow / grip over topics; ``cancelled`` is polled while waiting."""
+
+    def __init__(
+        self,
+        node: Node,
+        joint_names: tuple[str, ...],
+        trajectory_topic: str,
+        gripper_topic: str,
+        gripper_joint: str,
+        cancelled: Callable[[], bool],
+        timeout_margin_s: float = 5.0,
+    ) -> None:
+        self.joint_names, self.gripper_joint = joint_names, gripper_joint
+        self.cancelled, self.timeout_margin_s = cancelled, timeout_margin_s
+        self._positions: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._trajectory = node.create_publisher(JointTrajectory, trajectory_topic, 10)
+        self._gripper = node.create_publisher(Float64, gripper_topic, 10)
+        node.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        with self._lock:
+            self._positions.update(zip(msg.name, msg.position, strict=False))
+
+    def _state(self, names: tuple[str, ...]) -> np.ndarray:
+        with self._lock:
+            missing = [n for n in names if n not in self._positions]
+            if missing:
+                raise MotionError(f"/joint_states has not reported {missing} yet")
+            return np.array([self._positions[n] for n in names])
+
+    def joints(self) -> np.ndarray:
+        return self._state(self.joint_names)
+
+    def opening(self) -> float:
+        return float(self._state((self.gripper_joint,))[0])
+
+    def follow(self, path: np.ndarray, times: np.ndarray) -> None:
+        msg = JointTrajectory(joint_names=list(self.joint_names))
+        msg.points = [
+            JointTrajectoryPoint(positions=q.tolist(), time_from_start=duration(t))
+            for q, t in zip(path, times, strict=True)
+        ]
+        self._trajectory.publish(msg)
+        deadline = time.monotonic() + times[-1] + self.timeout_margin_s
+        end = time.monotonic() + times[-1]
+        while True:
+            self._wait(POLL_S)
+            if time.monotonic() >= end and np.abs(self.joints() - path[-1]).max() < REACHED_RAD:
+                return
+            if time.monotonic() > deadline:
+                raise MotionError(
+                    f"the arm did not reach the end of a {times[-1]:.1f} s trajectory in time "
+                    f"(off by {np.abs(self.joints() - path[-1]).max():.3f} rad)"
+                )
+
+    def grip(self, opening: float) -> float:
+        self._gripper.publish(Float64(data=float(opening)))
+        self._wait(0.3)
+        deadline = time.monotonic() + 3.0
+        last = self.opening()
+        while time.monotonic() < deadline:
+            self._wait(0.1)
+            now = self.opening()
+            if abs(now - last) < GRIPPER_SETTLED_M:
+                return now
+            last = now
+        return last
+
+    def hold(self) -> None:
+        """Stop the arm where it is."""
+        point = JointTrajectoryPoint(positions=self.joints().tolist(), time_from_start=duration(0))
+        self._trajectory.publish(
+            JointTrajectory(joint_names=list(self.joint_names), points=[point])
+        )
+
+    def _wait(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.cancelled():
+                self.hold()
+                raise Cancelled("the goal was cancelled")
+            time.sleep(min(POLL_S, max(0.0, end - time.monotonic())))

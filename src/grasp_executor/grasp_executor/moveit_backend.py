@@ -1,0 +1,107 @@
+"""The MoveIt motion backend (moveit_py), for ROS installs with MoveIt 2 configured for the
+arm. Not importable where MoveIt is absent; grasp_executor.node imports it only when the
+parameter backend is 'moveit'.
+
+Free motions (to the pre-grasp, to the place, home) are planned by the pipeline named
+``free`` in the arm's moveit_py configuration (e.g. OMPL); the approach and the lift by
+``straight`` (e.g. Pilz LIN), so they stay straight lines as in the built-in backend. Every
+grasp-frame pose is checked against the configured workspace before planning. The gripper
+stays on the gripper topic (grasp_executor.controller), as with the built-in backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+
+from grasp_core.frames import invert, xyz_quat
+from grasp_executor.controller import MotionError, RosJointController
+from grasp_executor.kinematics import ArmConfig, WorkspaceError
+from grasp_executor.planning import PickParams, PlanningError, offset_along, place_pose
+
+# segment -> (pose key of the plan, pipeline)
+SEGMENTS = {
+    "to_pregrasp": ("pregrasp", "free"),
+    "approach": ("grasp", "straight"),
+    "back_out": ("pregrasp", "straight"),
+    "lift": ("lifted", "straight"),
+    "lift_to_home": (None, "free"),
+    "to_place": ("place", "free"),
+    "to_home": (None, "free"),
+}
+
+
+@dataclass(frozen=True)
+class PosePlan:
+    """Grasp-frame targets of one pick (4x4, base frame) and the opening before closing, m."""
+
+    poses: dict[str, np.ndarray]
+    opening: float
+
+
+class MoveItBackend:
+    """MotionBackend over moveit_py. planning_group: the arm's MoveIt planning group."""
+
+    def __init__(
+        self,
+        config: ArmConfig,
+        controller: RosJointController,
+        params: PickParams,
+        planning_group: str = "manipulator",
+    ) -> None:
+        from moveit.planning import MoveItPy, PlanRequestParameters
+
+        self.config, self.controller, self.params = config, controller, params
+        self.moveit = MoveItPy(node_name="grasp_executor_moveit")
+        self.arm = self.moveit.get_planning_component(planning_group)
+        self.pipelines = {
+            name: PlanRequestParameters(self.moveit, name) for name in ("free", "straight")
+        }
+
+    def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> PosePlan:
+        if width > self.config.gripper.max_opening:
+            raise PlanningError(f"grasp width {width:.3f} m exceeds the gripper")
+        poses = {
+            "grasp": grasp,
+            "pregrasp": offset_along(grasp, -self.params.approach_m, grasp[:3, 2]),
+            "lifted": offset_along(grasp, self.params.lift_m, np.array([0.0, 0.0, 1.0])),
+            "place": place_pose(place, grasp),
+        }
+        for pose in poses.values():
+            if not self.config.workspace.contains(pose[:3, 3]):
+                raise WorkspaceError(f"{np.round(pose[:3, 3], 3).tolist()} m is outside")
+        opening = min(width + self.params.opening_margin_m, self.config.gripper.max_opening)
+        return PosePlan(poses, opening)
+
+    def move(self, plan: PosePlan, segment: str) -> None:
+        key, pipeline = SEGMENTS[segment]
+        self.arm.set_start_state_to_current_state()
+        if key is None:
+            self.arm.set_goal_state(configuration_name="home")
+        else:
+            self.arm.set_goal_state(
+                pose_stamped_msg=self._flange_goal(plan.poses[key]),
+                pose_link=self.config.flange_link,
+            )
+        result = self.arm.plan(single_plan_parameters=self.pipelines[pipeline])
+        if not result:
+            raise MotionError(f"MoveIt found no {pipeline} motion for {segment}")
+        self.moveit.execute(result.trajectory, controllers=[])
+
+    def grip(self, opening: float) -> float:
+        return self.controller.grip(opening)
+
+    def opening(self, plan: PosePlan) -> float:
+        return plan.opening
+
+    def _flange_goal(self, grasp: np.ndarray) -> PoseStamped:
+        flange = grasp @ invert(self.config.tool_offset)
+        xyz, quat = xyz_quat(flange)
+        msg = PoseStamped()
+        msg.header.frame_id = self.config.base_link
+        p, q = msg.pose.position, msg.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in xyz)
+        q.x, q.y, q.z, q.w = (float(v) for v in quat)
+        return msg
