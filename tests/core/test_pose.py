@@ -506,3 +506,16 @@ def test_grasps_in_base_of_no_grasps_is_empty() -> None:
     settings = TransformSettings(Workspace(np.zeros(3), np.ones(3)))
     result = grasps_in_base([], flat(), K, _look_down(0.6), settings)
     assert len(result.poses) == 0 and result.indices.size == 0 and result.dropped == ()
+
+
+def test_raw_millimetre_depth_with_its_scale_equals_depth_in_metres() -> None:
+    rng = np.random.default_rng(5)
+    mm = rng.integers(400, 900, (K.height, K.width)).astype(np.uint16)
+    mm[rng.random(mm.shape) < 0.3] = 0  # 16UC1: 0 = no measurement
+    metres = np.where(mm > 0, mm / 1000.0, np.nan)
+    grasps = [ImageGrasp(rng.uniform(0, 63), rng.uniform(0, 47), 0.3, 20.0, 5.0) for _ in range(30)]
+    raw, raw_reasons = grasp_poses_in_camera(grasps, mm, K, 0.02, 2, depth_scale_m=0.001)
+    ref, ref_reasons = grasp_poses_in_camera(grasps, metres, K, 0.02, 2)
+    assert raw_reasons == ref_reasons
+    np.testing.assert_allclose(raw.positions, ref.positions, atol=1e-12)
+    np.testing.assert_allclose(raw.widths, ref.widths, atol=1e-12)

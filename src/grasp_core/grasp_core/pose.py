@@ -99,29 +99,30 @@ class GraspPoses:
         )
 
 
-def _centre_pixels(depth_m: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+def _centre_pixels(depth: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
     """Nearest pixel (column, row) of each centre and whether it lies in the image."""
-    h, w = depth_m.shape
+    h, w = depth.shape
     iu, iv = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
     return iu, iv, (iu >= 0) & (iu < w) & (iv >= 0) & (iv < h)
 
 
-def patch_depths(depth_m: np.ndarray, u: np.ndarray, v: np.ndarray, radius_px: int) -> np.ndarray:
-    """Robust depths (N,) m at the pixels (u, v) (each (N,) px): per centre, the median of
-    the valid pixels within radius_px (a square patch, cut at the image border).
+def patch_depths(depth: np.ndarray, u: np.ndarray, v: np.ndarray, radius_px: int) -> np.ndarray:
+    """Robust depths (N,) at the pixels (u, v) (each (N,) px): per centre, the median of the
+    valid (finite, > 0) pixels within radius_px (a square patch, cut at the image border).
+    depth: HxW in m or in sensor units (16UC1 mm); the result is in the same unit.
 
     A median ignores the sensor's holes and flying pixels at object edges, where a single
     pixel's depth is least reliable. NaN where the centre is outside the image or its patch
     has no valid depth.
     """
-    h, w = depth_m.shape
-    iu, iv, inside = _centre_pixels(depth_m, np.asarray(u), np.asarray(v))
+    h, w = depth.shape
+    iu, iv, inside = _centre_pixels(depth, np.asarray(u), np.asarray(v))
     offsets = np.arange(-radius_px, radius_px + 1)
     cols = (iu[:, None] + offsets)[:, None, :]  # (N, 1, P) against rows (N, P, 1)
     rows = (iv[:, None] + offsets)[:, :, None]
     in_image = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
     shape = (len(iu), offsets.size**2)
-    values = depth_m[np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)].reshape(shape)
+    values = depth[np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)].reshape(shape)
     values = np.where(in_image.reshape(shape) & valid_depth(values), values, np.nan)
     # NaN sorts last, so the k valid values of a row are its first k.
     ordered = np.sort(values, axis=1)
@@ -153,19 +154,22 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 def grasp_poses_in_camera(
     grasps: Sequence[ImageGrasp],
-    depth_m: np.ndarray,
+    depth: np.ndarray,
     intrinsics: CameraIntrinsics,
     grasp_depth_m: float,
     patch_radius_px: int = 3,
     approach: Approach = "camera",
     up: np.ndarray | None = None,
+    depth_scale_m: float = 1.0,
 ) -> tuple[GraspPoses, list[str]]:
-    """The 6-DoF grasps (optical frame) of image grasps on an aligned depth image in m.
+    """The 6-DoF grasps (optical frame) of image grasps on an aligned depth image.
 
     grasp_depth_m: how far past the measured surface the fingertips go (002's d), m, along
     the approach. approach: 'camera' (002 eq. 8-9) or 'table_normal' (straight down, -up).
     up: the table's normal pointing away from it, a unit (3,) vector in the optical frame
-    (the base frame's +z seen from the camera); needed for 'table_normal'.
+    (the base frame's +z seen from the camera); needed for 'table_normal'. depth_scale_m:
+    m per unit of depth (1 for depth in m; 0.001 for a raw 16UC1 image in mm, which then
+    needs no conversion of the whole image).
 
     Width (m): the image opening (px) laid onto the plane through the surface point that is
     perpendicular to the approach (for 'camera', the plane z = depth as in 002).
@@ -174,15 +178,15 @@ def grasp_poses_in_camera(
     """
     if approach not in APPROACHES:
         raise ValueError(f"approach must be one of {APPROACHES}, got '{approach}'")
-    if depth_m.shape != (intrinsics.height, intrinsics.width):
+    if depth.shape != (intrinsics.height, intrinsics.width):
         raise InputError(
-            f"depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but camera_info is "
+            f"depth image is {depth.shape[1]}x{depth.shape[0]} but camera_info is "
             f"{intrinsics.width}x{intrinsics.height}: depth must be aligned to the colour image"
         )
     params = grasps_to_array(grasps)
     u, v, angle, width_px = params[:, 0], params[:, 1], params[:, 2], params[:, 3]
     qualities = np.array([g.quality for g in grasps], np.float64)
-    surface = patch_depths(depth_m, u, v, patch_radius_px)
+    surface = patch_depths(depth, u, v, patch_radius_px) * depth_scale_m
     centre = intrinsics.backproject(u, v, surface)
     # Rays parallel to the table plane divide by ~0 here; ends_ok flags those grasps.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -217,7 +221,7 @@ def grasp_poses_in_camera(
         # Eq. 8: the surface point, pushed d further along the approach.
         positions = centre + grasp_depth_m * z_axis
         rotations = np.stack([x_axis, np.cross(z_axis, x_axis), z_axis], axis=-1)
-    inside = _centre_pixels(depth_m, u, v)[2]
+    inside = _centre_pixels(depth, u, v)[2]
     bad = ~inside | np.isnan(surface) | ~ends_ok
     reasons = [""] * len(grasps)
     for i in np.flatnonzero(bad):
@@ -291,22 +295,24 @@ class BaseGrasps:
 
 def grasps_in_base(
     grasps: Sequence[ImageGrasp],
-    depth_m: np.ndarray,
+    depth: np.ndarray,
     intrinsics: CameraIntrinsics,
     base_from_optical: np.ndarray,
     settings: TransformSettings,
     base_frame: str = "base_link",
+    depth_scale_m: float = 1.0,
 ) -> BaseGrasps:
-    """Image grasps + aligned depth (m) -> checked 6-DoF grasps in the base frame.
+    """Image grasps + aligned depth -> checked 6-DoF grasps in the base frame.
 
-    base_from_optical: 4x4 transform, camera optical frame -> base frame (z up), m. A grasp is
+    base_from_optical: 4x4 transform, camera optical frame -> base frame (z up), m.
+    depth_scale_m: m per unit of depth (see grasp_poses_in_camera). A grasp is
     dropped, with its reason, when it has no pose, is below min_quality, is wider than the
     gripper opens, or its position lies outside the workspace.
     """
     up = base_from_optical[2, :3]  # the base's +z in the optical frame
     camera_poses, reasons = grasp_poses_in_camera(
-        grasps, depth_m, intrinsics, settings.grasp_depth_m, settings.patch_radius_px,
-        settings.approach, up,
+        grasps, depth, intrinsics, settings.grasp_depth_m, settings.patch_radius_px,
+        settings.approach, up, depth_scale_m,
     )  # fmt: skip
     poses = camera_poses.transformed(base_from_optical, base_frame)
     low_quality = poses.qualities < settings.min_quality

@@ -1,0 +1,225 @@
+"""grasp_transform: image grasps + aligned depth + camera_info -> 6-DoF grasps in the base frame.
+
+Keeps the last depth images (by stamp) and the latest camera_info, pairs each detections
+message with the depth of its stamp, publishes /grasp/grasps (GraspArray in base_frame, best
+first) and /grasp/markers, and serves /grasp/detect_grasps from the first frame stamped after
+the request. Camera -> base comes from tf2 where it is installed and has the transform
+(hand-eye calibration as a static transform), else from the calibration file / arm YAML.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import rclpy
+import yaml
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+
+from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC
+from grasp_core.frames import load_camera_calibration
+from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
+from grasp_core.pose import APPROACHES, TransformSettings
+from grasp_core.preprocess import InputError
+from grasp_core.workspace import Workspace
+from grasp_interfaces.msg import GraspArray, ImageGraspArray
+from grasp_interfaces.srv import DetectGrasps
+from grasp_transform.convert import marker_array, stamp_ns, transform_frame, transform_matrix
+
+DETECTIONS_TOPIC, GRASPS_TOPIC, MARKERS_TOPIC = (
+    "/grasp/detections",
+    "/grasp/grasps",
+    "/grasp/markers",
+)
+SERVICE = "/grasp/detect_grasps"
+PARAMETERS = {
+    "arm_config": "",  # per-arm YAML: workspace (required), camera, gripper, base_link
+    "base_frame": "",  # '' = the arm YAML's base_link (base_link if it has none)
+    "calibration_file": "",  # overrides the arm YAML's camera
+    "use_tf": True,  # camera pose from tf2 when it is installed and has the transform
+    "approach": "camera",  # camera | table_normal
+    "grasp_depth_m": 0.02,
+    "patch_radius_px": 3,
+    "min_quality": 0.0,
+    "max_opening_m": 0.0,  # 0: the arm YAML's gripper.max_opening, else the default gripper's
+    "stamp_tolerance_s": 0.01,  # detections and depth of one frame are at most this far apart
+    "depth_buffer": 10,
+    "max_markers": 20,
+    "detect_timeout_s": 2.0,
+}
+
+
+class TransformNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("grasp_transform", **kwargs)
+        p = {name: self.declare_parameter(name, value).value for name, value in PARAMETERS.items()}
+        if p["approach"] not in APPROACHES:
+            raise ValueError(f"approach '{p['approach']}' is not one of {APPROACHES}")
+        if not p["arm_config"]:
+            raise ValueError("arm_config is required: its workspace bounds every grasp")
+        config = load_yaml(p["arm_config"])
+        opening = p["max_opening_m"] or config.get("gripper", {}).get("max_opening")
+        gripper = GripperSpec(max_opening=opening) if opening else DEFAULT_GRIPPER
+        self.settings = TransformSettings(
+            Workspace.load(p["arm_config"]), p["grasp_depth_m"], p["patch_radius_px"],
+            p["approach"], gripper, p["min_quality"],
+        )  # fmt: skip
+        self.base_frame = p["base_frame"] or config.get("base_link", "base_link")
+        self.p = p
+        calibration = p["calibration_file"] or (p["arm_config"] if "camera" in config else "")
+        self.calibration = load_camera_calibration(calibration) if calibration else None
+        self.tf_buffer, self.camera_source = self._tf_buffer() if p["use_tf"] else None, ""
+        self.depths: deque[tuple[int, Image]] = deque(maxlen=p["depth_buffer"])
+        self.camera_info: CameraInfo | None = None
+        # (stamp ns, GraspArray or None, message, failed): what became of each recent frame;
+        # message: why it or some of its grasps were dropped; failed: the transform broke.
+        self.outcomes: deque[tuple[int, GraspArray | None, str, bool]] = deque(maxlen=16)
+        self.changed = threading.Condition()
+        self.create_subscription(Image, DEPTH_TOPIC, self._on_depth, qos_profile_sensor_data)
+        self.create_subscription(
+            CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info, qos_profile_sensor_data
+        )
+        self.create_subscription(ImageGraspArray, DETECTIONS_TOPIC, self._on_detections, 10)
+        self.grasps_pub = self.create_publisher(GraspArray, GRASPS_TOPIC, 10)
+        self.markers_pub = self.create_publisher(MarkerArray, MARKERS_TOPIC, 10)
+        # Reentrant, so a waiting call leaves the frames' callbacks free to run.
+        self.create_service(
+            DetectGrasps, SERVICE, self._on_detect, callback_group=ReentrantCallbackGroup()
+        )
+
+    def _tf_buffer(self):
+        try:
+            import tf2_ros  # a full ROS install has it; the PyPI one does not
+        except ImportError:
+            self.get_logger().info("tf2_ros is not installed: camera pose from the calibration")
+            return None
+        buffer = tf2_ros.Buffer()
+        self.tf_listener = tf2_ros.TransformListener(buffer, self)
+        return buffer
+
+    def _camera_pose(self, optical_frame: str) -> np.ndarray:
+        """T_base_optical from tf2 if it has it, else the calibration; logs the source."""
+        pose, source = self.calibration, "calibration"
+        if self.tf_buffer is not None:
+            try:
+                pose = transform_matrix(
+                    self.tf_buffer.lookup_transform(self.base_frame, optical_frame, Time())
+                )
+                source = "tf2"
+            except Exception as err:  # tf2's lookup errors: no transform (yet)
+                source = f"calibration (tf2: {err})"
+        if pose is None:
+            raise InputError(
+                f"no transform {self.base_frame} <- {optical_frame}: publish the hand-eye "
+                "calibration on tf or set calibration_file / the arm YAML's camera"
+            )
+        if source != self.camera_source:
+            self.camera_source = source
+            self.get_logger().info(f"camera pose from {source}")
+        return pose
+
+    def _on_depth(self, msg: Image) -> None:
+        self.depths.append((stamp_ns(msg.header), msg))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.camera_info = msg
+
+    def _depth_at(self, stamp: int) -> Image:
+        tolerance = self.p["stamp_tolerance_s"] * 1e9
+        near = [(abs(s - stamp), m) for s, m in list(self.depths) if abs(s - stamp) <= tolerance]
+        if not near:
+            raise InputError(f"no depth image on {DEPTH_TOPIC} within {tolerance / 1e6:.0f} ms "
+                             "of the detections' stamp")  # fmt: skip
+        return min(near, key=lambda d: d[0])[1]
+
+    def _on_detections(self, msg: ImageGraspArray) -> None:
+        stamp, grasps, error, failed = stamp_ns(msg.header), None, "", False
+        try:
+            if self.camera_info is None:
+                raise InputError(f"no camera_info on {CAMERA_INFO_TOPIC}: no grasps can be made")
+            base_from_optical = self._camera_pose(msg.header.frame_id)
+            grasps, result = transform_frame(
+                msg, self._depth_at(stamp), self.camera_info, base_from_optical, self.settings,
+                self.base_frame,
+            )  # fmt: skip
+            self.grasps_pub.publish(grasps)
+            shown = result.poses.select(slice(0, self.p["max_markers"]))
+            self.markers_pub.publish(marker_array(shown, grasps.header, self.settings.gripper))
+            for index, reason in result.dropped:
+                self.get_logger().debug(f"grasp {index} dropped: {reason}")
+            error = "; ".join(f"grasp {i} dropped: {r}" for i, r in result.dropped[:3])
+        except InputError as err:
+            error = f"frame skipped: {err}"
+            self.get_logger().warn(error, throttle_duration_sec=2.0)
+        except Exception as err:  # a bug must fail the request, not the node
+            error, failed = f"transform failed: {type(err).__name__}: {err}", True
+            self.get_logger().error(error, throttle_duration_sec=2.0)
+        with self.changed:
+            self.outcomes.append((stamp, grasps, error, failed))
+            self.changed.notify_all()
+
+    def _first_after(self, after: int) -> tuple | None:
+        """The first processed or failed frame stamped after ``after`` ns."""
+        return next((o for o in self.outcomes if o[0] > after and (o[1] is not None or o[3])), None)
+
+    def _on_detect(self, request, response):
+        after, timeout = self.get_clock().now().nanoseconds, self.p["detect_timeout_s"]
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not (frame := self._first_after(after)):
+                if not self.changed.wait(deadline - time.monotonic()):
+                    errors = [o[2] for o in self.outcomes if o[0] > after]
+                    response.status = DetectGrasps.Response.NO_FRAME
+                    response.message = f"no usable camera frame within {timeout:.1f} s" + (
+                        f"; last: {errors[-1]}" if errors else
+                        f"; no detections on {DETECTIONS_TOPIC} stamped after the request"
+                    )  # fmt: skip
+                    return response
+        if frame[3]:
+            response.status, response.message = DetectGrasps.Response.FAILED, frame[2]
+            return response
+        grasps = frame[1]
+        kept = [
+            g for g in grasps.grasps
+            if g.quality >= request.min_quality
+            and (not request.target_label or g.label == request.target_label)
+        ][: request.max_count or None]  # fmt: skip
+        response.grasps = GraspArray(header=grasps.header, grasps=kept)
+        response.status = DetectGrasps.Response.OK if kept else DetectGrasps.Response.NO_GRASP_FOUND
+        if not kept:
+            response.message = (
+                f"{len(grasps.grasps)} grasps passed the checks, none with label "
+                f"'{request.target_label or '*'}' and quality >= {request.min_quality:.2f}"
+                + (f"; {frame[2]}" if frame[2] else "")
+            )
+        return response
+
+
+def load_yaml(path: str) -> dict:
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping (per-arm configuration)")
+    return data
+
+
+def main() -> None:
+    rclpy.init()
+    node = TransformNode()
+    executor = MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
