@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import TransformStamped
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from scipy.spatial.transform import Rotation
@@ -31,6 +32,7 @@ from grasp_camera.messages import (
 from grasp_core.camera import CameraIntrinsics
 from grasp_interfaces.msg import GraspArray, ImageGrasp, ImageGraspArray
 from grasp_interfaces.srv import DetectGrasps
+from grasp_transform.convert import transform_matrix
 from grasp_transform.node import (
     DETECTIONS_TOPIC,
     GRASPS_TOPIC,
@@ -236,3 +238,30 @@ def test_nan_depth_drops_every_grasp_with_its_reason(ros_graph, arm_config):
     assert "0 grasps passed" in response.message and "no valid depth" in response.message
     good = call(ros_graph, driver, DetectGrasps.Request(), driver.send)
     assert good.status == DetectGrasps.Response.OK, good.message
+
+
+def test_calibration_file_overrides_the_arm_yaml(ros_graph, arm_config, tmp_path):
+    calibration = tmp_path / "hand_eye.yaml"
+    calibration.write_text("xyz: [0.4, 0.1, 0.8]\nquat_xyzw: [1.0, 0.0, 0.0, 0.0]\n")
+    _, driver = start(ros_graph, arm_config, calibration_file=str(calibration))
+    response = call(ros_graph, driver, DetectGrasps.Request(max_count=1), driver.send)
+    assert response.status == DetectGrasps.Response.OK, response.message
+    p = response.grasps.grasps[0].pose.pose.position
+    # The same pixel as before, seen from a camera 0.1 m further to -x and +y.
+    expected = expected_base(BEST, 0.75, 0.02)[0] + np.array([-0.1, 0.1, 0.0])
+    np.testing.assert_allclose([p.x, p.y, p.z], expected, atol=1e-6)
+
+
+def test_a_node_without_arm_config_refuses_to_start(ros_graph):
+    with pytest.raises(ValueError, match="arm_config is required"):
+        TransformNode(context=ros_graph.context)
+
+
+def test_tf2_transform_becomes_the_camera_pose() -> None:
+    msg = TransformStamped()
+    msg.header.frame_id, msg.child_frame_id = "base_link", OPTICAL_FRAME
+    t, q = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z = 0.5, -0.2, 0.9
+    q.z, q.w = math.sqrt(0.5), math.sqrt(0.5)  # a quarter turn about z
+    expected = np.array([[0, -1, 0, 0.5], [1, 0, 0, -0.2], [0, 0, 1, 0.9], [0, 0, 0, 1.0]])
+    np.testing.assert_allclose(transform_matrix(msg), expected, atol=1e-12)

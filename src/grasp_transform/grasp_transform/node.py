@@ -104,6 +104,7 @@ class TransformNode(Node):
             return None
         buffer = tf2_ros.Buffer()
         self.tf_listener = tf2_ros.TransformListener(buffer, self)
+        self.tf_error = tf2_ros.TransformException
         return buffer
 
     def _camera_pose(self, optical_frame: str) -> np.ndarray:
@@ -115,8 +116,9 @@ class TransformNode(Node):
                     self.tf_buffer.lookup_transform(self.base_frame, optical_frame, Time())
                 )
                 source = "tf2"
-            except Exception as err:  # tf2's lookup errors: no transform (yet)
-                source = f"calibration (tf2: {err})"
+            except self.tf_error as err:
+                source = "calibration (tf2 has no such transform)"
+                self.get_logger().debug(f"tf2: {err}")
         if pose is None:
             raise InputError(
                 f"no transform {self.base_frame} <- {optical_frame}: publish the hand-eye "
@@ -214,7 +216,8 @@ def load_yaml(path: str) -> dict:
 def main() -> None:
     rclpy.init()
     node = TransformNode()
-    executor = MultiThreadedExecutor()
+    # Waiting DetectGrasps calls hold a thread each; the frames need one more.
+    executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:
         executor.spin()
