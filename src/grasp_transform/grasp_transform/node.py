@@ -77,7 +77,8 @@ class TransformNode(Node):
         self.p = p
         calibration = p["calibration_file"] or (p["arm_config"] if "camera" in config else "")
         self.calibration = load_camera_calibration(calibration) if calibration else None
-        self.tf_buffer, self.camera_source = self._tf_buffer() if p["use_tf"] else None, ""
+        self.camera_source = ""  # where the last camera pose came from, logged on change
+        self.tf_buffer = self._tf_buffer() if p["use_tf"] else None
         self.depths: deque[tuple[int, Image]] = deque(maxlen=p["depth_buffer"])
         self.camera_info: CameraInfo | None = None
         # (stamp ns, GraspArray or None, message, failed): what became of each recent frame;
