@@ -19,6 +19,7 @@ from grasp_core.instances import (
     INSTANCE_OUTPUTS,
     InstanceParams,
     assemble,
+    box_cells,
     box_iou,
     decode_boxes,
     decode_instances,
@@ -147,8 +148,9 @@ def test_grasp_is_the_quality_peak_inside_the_instance() -> None:
     assert (inst.label, inst.instance_id, inst.score) == ("bar", 1, pytest.approx(SCORE))
     # Zero offsets give anchor 0, (-0.5, -0.5, 31.5, 31.5), clipped to the input.
     assert inst.box == pytest.approx((0, 0, 31.5, 31.5))
-    assert inst.mask.shape == (SIZE, SIZE)
-    assert inst.mask[20, 20] and not inst.mask[4, 4] and not inst.mask[40, 20]
+    assert (inst.mask.shape, inst.mask_stride) == ((GRID, GRID), STRIDE)
+    assert inst.mask[OBJECT_CELLS, OBJECT_CELLS].all()
+    assert inst.mask.sum() == 6 * 6  # the object's cells, all inside the box
 
 
 def test_low_scores_give_no_detection() -> None:
@@ -240,7 +242,7 @@ def test_open_predictor_serves_ssg_with_grasps_in_image_px(ssg_file) -> None:
         (want.u, want.v, want.angle, want.width), rel=1e-4
     )
     assert (g.label, g.instance_id) == ("bar", 1)
-    assert prediction.instances[0].mask.shape == (SIZE, SIZE)
+    assert prediction.instances[0].mask.sum() == 6 * 6
     with pytest.raises(MetadataError, match="InstancePredictor"):
         GraspPredictor(ssg_file, providers=["cpu"])
     with pytest.raises(InputError, match="depth"):
@@ -277,3 +279,10 @@ def test_eval_instance_wise_fails_a_grasp_of_the_wrong_class(ssg_file, tmp_path,
 def test_instance_outputs_are_the_graph_names(ssg_file) -> None:
     model = onnx.load(ssg_file)
     assert tuple(o.name for o in model.graph.output) == INSTANCE_OUTPUTS
+
+
+def test_box_cells_hold_the_cells_whose_centres_are_inside() -> None:
+    # Stride 4: cell j's centre is at 4 j + 1.5 px. (2, 2, 13, 6) holds centres 5.5 and 9.5
+    # across (cells 1, 2) and 5.5 down (cell 1); (2.5, 2, 3, 3) holds none: cell 1.
+    cells = box_cells(np.float32([[2, 2, 13, 6], [2.5, 2, 3, 3]]), (16, 16), 4.0)
+    assert cells.tolist() == [[1, 2, 1, 3], [1, 2, 1, 2]]

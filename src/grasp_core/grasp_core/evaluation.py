@@ -62,8 +62,11 @@ def evaluate_model(
     """Scores of ``predictor`` over ``dataset`` and each image's outcome."""
     predictions, truths, scores = [], [], []
     for sample in tqdm(dataset, total=len(dataset), desc="images", unit="img"):
-        grasps = predictor.predict(sample.rgb, sample.depth).grasps[:top_k]
-        predictions.append(grasps)
+        # All of them: evaluate() scores the top_k, and instance-wise per-class accuracy
+        # takes the best grasp of each class from the whole list.
+        every = predictor.predict(sample.rgb, sample.depth).grasps
+        grasps = every[:top_k]
+        predictions.append(every)
         truths.append(sample.grasps)
         best = max(
             (iou_avg(g, sample.grasps, instance_wise=instance_wise) for g in grasps), default=0.0

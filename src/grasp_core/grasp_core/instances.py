@@ -15,10 +15,9 @@ Angles follow grasp_core.grasp (closing axis, rad, counter-clockwise on screen).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from grasp_core.grasp import ImageGrasp
@@ -28,6 +27,8 @@ from grasp_core.preprocess import InputError
 
 COEFFICIENT_SETS = ("mask", "quality", "sin2theta", "cos2theta", "width")
 """The five coefficient sets per anchor, in the order of the network's coefficient axis."""
+GRID_SETS = COEFFICIENT_SETS[:2]
+"""The sets decoding assembles over a detection's box; the others only at its grasp."""
 TANH_SETS = frozenset({"sin2theta", "cos2theta"})
 """Sets assembled through tanh (range -1..1); the others go through a sigmoid (0..1)."""
 
@@ -128,38 +129,45 @@ def fast_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: fl
     return order[overlap.max(axis=0, initial=0.0) <= iou]
 
 
-def assemble(prototypes: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-    """Target masks (N, 5, h, w) float32 from prototypes (h, w, k) and coefficients (N, 5, k).
-
-    M = act(P C^T), the activation of COEFFICIENT_SETS / TANH_SETS per set.
-    """
-    h, w, k = prototypes.shape
-    n = coefficients.shape[0]
-    tanh = np.array([name in TANH_SETS for name in COEFFICIENT_SETS])
+def activate(linear: np.ndarray, sets: Sequence[str]) -> np.ndarray:
+    """In place: the activation of each set (axis 1 of ``linear``, named by ``sets``):
+    tanh for TANH_SETS, a sigmoid for the others. Returns ``linear``."""
+    tanh = np.array([name in TANH_SETS for name in sets])
     # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid pass over every set, then an affine fix-up.
-    scale = np.where(tanh, -2.0, -1.0).astype(np.float32)[None, :, None]
-    linear = (scale * coefficients).reshape(n * 5, k) @ prototypes.reshape(h * w, k).T
-    out = np.exp(linear, out=linear)
-    out += 1.0
-    np.reciprocal(out, out=out)
-    out = out.reshape(n, 5, h, w)
-    out[:, tanh] = 2.0 * out[:, tanh] - 1.0
-    return out
+    linear *= (
+        np.where(tanh, -2.0, -1.0).astype(linear.dtype).reshape(1, -1, *[1] * (linear.ndim - 2))
+    )
+    np.exp(linear, out=linear)
+    linear += 1.0
+    np.reciprocal(linear, out=linear)
+    linear[:, tanh] = 2.0 * linear[:, tanh] - 1.0
+    return linear
 
 
-def box_crop(boxes: np.ndarray, size: tuple[int, int], stride: float) -> np.ndarray:
-    """(N, h, w) bool: the cells of an (h, w) grid of ``stride`` input px per cell whose
-    centre lies inside each corner box (N, 4), input px."""
+def assemble(
+    prototypes: np.ndarray, coefficients: np.ndarray, sets: Sequence[str] = COEFFICIENT_SETS
+) -> np.ndarray:
+    """Target masks (N, S, h, w) float32 from prototypes (h, w, k) and coefficients
+    (N, S, k) of the S coefficient sets named by ``sets``: M = act(P C^T) (see activate)."""
+    h, w, k = prototypes.shape
+    n, s = coefficients.shape[:2]
+    linear = (coefficients.reshape(n * s, k) @ prototypes.reshape(h * w, k).T).reshape(n, s, h, w)
+    return activate(linear, sets)
+
+
+def box_cells(boxes: np.ndarray, size: tuple[int, int], stride: float) -> np.ndarray:
+    """(N, 4) int (row0, row1, col0, col1), half-open: the cells of an (h, w) grid of
+    ``stride`` input px per cell whose centre lies inside each corner box (N, 4), input
+    px. Cell j's centre is at (j + 0.5) * stride - 0.5 input px; a box between two cell
+    centres gets the cell after its start, so every box has at least one cell."""
     h, w = size
-    centre_u = (np.arange(w) + 0.5) * stride - 0.5
-    centre_v = (np.arange(h) + 0.5) * stride - 0.5
-    inside_u = (centre_u[None] >= boxes[:, 0:1]) & (centre_u[None] <= boxes[:, 2:3])
-    inside_v = (centre_v[None] >= boxes[:, 1:2]) & (centre_v[None] <= boxes[:, 3:4])
-    return inside_v[:, :, None] & inside_u[:, None, :]
-
-
-MAX_INSTANCES = 512
-"""The most channels one cv2.resize takes: decode_instances resizes all masks at once."""
+    first = np.ceil((boxes + 0.5) / stride - 0.5)
+    last = np.floor((boxes + 0.5) / stride - 0.5)
+    c0 = np.clip(first[:, 0], 0, w - 1)
+    r0 = np.clip(first[:, 1], 0, h - 1)
+    c1 = np.clip(last[:, 2], c0, w - 1) + 1
+    r1 = np.clip(last[:, 3], r0, h - 1) + 1
+    return np.stack([r0, r1, c0, c1], axis=1).astype(int)
 
 
 @dataclass(frozen=True)
@@ -185,10 +193,9 @@ class InstanceParams:
             raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
         if not 0.0 < self.nms_iou <= 1.0:
             raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
-        if self.candidates < 1 or not 1 <= self.max_instances <= MAX_INSTANCES:
+        if self.candidates < 1 or self.max_instances < 1:
             raise ValueError(
-                f"candidates must be >= 1 and max_instances in 1..{MAX_INSTANCES}, got "
-                f"{self.candidates}, "
+                f"candidates and max_instances must be >= 1, got {self.candidates}, "
                 f"{self.max_instances}"
             )
         if not 0.0 < self.mask_threshold < 1.0:
@@ -202,8 +209,11 @@ class Instance:
     """One detected object, input px.
 
     instance_id: 1.. in order of score (the id its grasp carries). label: class name.
-    score: class score, 0..1. box: (x0, y0, x1, y1). mask: (H, W) bool over the network
-    input, cropped by the box.
+    score: class score, 0..1. box: (x0, y0, x1, y1). mask: (h, w) bool on the prototype
+    grid, cropped by the box: cell (i, j) covers the input px centred on
+    ((j + 0.5) * mask_stride - 0.5, (i + 0.5) * mask_stride - 0.5). mask_stride: input px
+    per mask cell. Masks stay at the resolution the network predicts them: upsampling
+    every one to the input costs more than the rest of the decoding.
     """
 
     instance_id: int
@@ -211,6 +221,7 @@ class Instance:
     score: float
     box: tuple[float, float, float, float]
     mask: np.ndarray
+    mask_stride: float
 
 
 INSTANCE_OUTPUTS = ("scores", "boxes", "coefficients", "prototypes")
@@ -277,29 +288,35 @@ def decode_instances(
     prototypes = outputs["prototypes"]
     hp, wp = prototypes.shape[:2]
     stride = h_in / hp
-    masks = assemble(prototypes, outputs["coefficients"][keep])
-    crop = box_crop(boxes, (hp, wp), stride)
-    instance = (masks[:, 0] > params.mask_threshold) & crop
-    # An instance whose mask vanished inside its box still gets the grasp of its box.
-    region = np.where(instance.any(axis=(1, 2))[:, None, None], instance, crop)
-    quality = np.where(region, masks[:, 1], -1.0).reshape(len(keep), -1)
-    peak = quality.argmax(axis=1)
-    rows, cols = np.divmod(peak, wp)
-    n = np.arange(len(keep))
-    angles = angle_from_maps(masks[n, 3, rows, cols], masks[n, 2, rows, cols])
-    widths = width_from_map(masks[n, 4, rows, cols], metadata)
-    peaks = np.clip(quality[n, peak], 0.0, 1.0)
+    coefficients = outputs["coefficients"][keep]
+    cells = box_cells(boxes, (hp, wp), stride)
+    masks = np.zeros((len(keep), hp, wp), bool)
+    rows, cols = np.empty(len(keep), int), np.empty(len(keep), int)
+    peaks = np.empty(len(keep), np.float32)
+    for i, (r0, r1, c0, c1) in enumerate(cells):
+        # Only the box's cells are assembled: the crop zeroes everything else anyway, and
+        # assembling the whole grid for every detection would cost most of the decoding.
+        box_prototypes = prototypes[r0:r1, c0:c1]
+        mask, quality = assemble(box_prototypes, coefficients[i : i + 1, :2], GRID_SETS)[0]
+        inside = mask > params.mask_threshold
+        masks[i, r0:r1, c0:c1] = inside
+        # An instance whose mask vanished inside its box still gets the grasp of its box.
+        if inside.any():
+            quality = np.where(inside, quality, -1.0)
+        row, col = np.unravel_index(quality.argmax(), quality.shape)
+        rows[i], cols[i], peaks[i] = r0 + row, c0 + col, quality[row, col]
+    # Angle and width are only needed at the peak.
+    at_peak = np.einsum("nk,nsk->ns", prototypes[rows, cols], coefficients[:, len(GRID_SETS) :])
+    sin2, cos2, width_map = activate(at_peak, COEFFICIENT_SETS[len(GRID_SETS) :]).T
+    angles = angle_from_maps(cos2, sin2)
+    widths = width_from_map(width_map, metadata)
 
-    # One resize for every mask: OpenCV treats the instances as channels.
-    full = cv2.resize(
-        np.ascontiguousarray(masks[:, 0].transpose(1, 2, 0)), (w_in, h_in), cv2.INTER_LINEAR
-    ).reshape(h_in, w_in, -1)
-    full = (full.transpose(2, 0, 1) > params.mask_threshold) & box_crop(boxes, (h_in, w_in), 1.0)
     instances, grasps = [], []
     for i, anchor in enumerate(keep):
         label = metadata.classes[classes[anchor]]
         score = float(scores[anchor])
-        instances.append(Instance(i + 1, label, score, tuple(float(x) for x in boxes[i]), full[i]))
+        box = tuple(float(x) for x in boxes[i])
+        instances.append(Instance(i + 1, label, score, box, masks[i], stride))
         width = float(widths[i])
         grasps.append(
             ImageGrasp(
@@ -308,7 +325,7 @@ def decode_instances(
                 angle=float(angles[i]),
                 width=width,
                 jaw_length=params.jaw_length_px or max(width / 2, 1.0),
-                quality=score * float(peaks[i]),
+                quality=score * float(np.clip(peaks[i], 0.0, 1.0)),
                 instance_id=i + 1,
                 label=label,
             )
