@@ -329,13 +329,33 @@ class InstancePredictor:
         self.anchors = make_anchors(self.metadata.input_size, self.metadata.anchors)
         h, w = self.metadata.input_size
         self._input = np.zeros((1, self.metadata.channels, h, w), np.float32)
+        a, k = len(self.anchors), self.metadata.prototypes
+        grid = {o.name: o.shape for o in self.session.get_outputs()}["prototypes"][1:3]
+        if not all(_fixed(n) for n in grid):
+            raise MetadataError(
+                f"{model_path}: the prototypes output has no fixed size ({grid}); export the "
+                "model with grasp_learning's export_onnx"
+            )
+        shapes = {
+            "scores": (a, len(self.metadata.classes) + 1),
+            "boxes": (a, 4),
+            "coefficients": (a, len(COEFFICIENT_SETS), k),
+            "prototypes": (*grid, k),
+        }
+        self._outputs = {name: np.empty((1, *shapes[name]), np.float32) for name in shapes}
+        # As GraspPredictor: the same host buffers on every run, no per-frame allocation.
+        self._binding = self.session.io_binding()
+        self._binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._input))
+        for name, array in self._outputs.items():
+            self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
         for _ in range(warmup_runs):
             self.infer()
 
     def infer(self) -> dict[str, np.ndarray]:
-        """Run the network on the current input buffer; outputs of the one image, no batch."""
-        values = self.session.run(list(INSTANCE_OUTPUTS), {INPUT_NAME: self._input})
-        return {name: value[0] for name, value in zip(INSTANCE_OUTPUTS, values, strict=True)}
+        """Run the network on the current input buffer; outputs of the one image, no batch
+        axis, reused by the next run."""
+        self.session.run_with_iobinding(self._binding)
+        return {name: array[0] for name, array in self._outputs.items()}
 
     def predict(
         self,
