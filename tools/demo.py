@@ -4,7 +4,7 @@ Starts the node set of `ros2 launch grasp_bringup table_clean.launch.py sim:=tru
 process (grasp_bringup.runner): the simulated arm, camera and table, grasp inference,
 the transform to the base frame and the executor. Sends one CleanTable goal, prints a line
 per pick attempt and the totals, and writes out/demo/summary.json and pictures: the first
-detections, each attempt's detections with the chosen grasp, and the table after.
+detections, each attempt's detections with the chosen grasp ringed, and the table after.
 
     make demo ARGS="--arm ur5 --objects 5 --model grconvnet --seed 0"
 """
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 from rclpy.action import ActionClient
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -25,10 +26,10 @@ from std_srvs.srv import Trigger
 
 from grasp_bringup import runner
 from grasp_camera.messages import COLOR_TOPIC, image_array
-from grasp_core.draw import draw_grasps
 from grasp_core.grasp import ImageGrasp
 from grasp_inference.node import DEBUG_IMAGE_TOPIC
 from grasp_interfaces.action import CleanTable
+from grasp_interfaces.msg import PickStage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,13 +60,15 @@ class Observer:
         answer = wait(self.truth.call_async(Trigger.Request()), 10, "ground truth")
         return sum(o["on_table"] for o in json.loads(answer.message)["objects"])
 
-    def save(self, topic: str, path: Path, chosen: ImageGrasp | None = None) -> None:
-        if topic not in self.latest:
+    def save(self, msg: Image | None, path: Path, chosen: ImageGrasp | None = None) -> None:
+        if msg is None:
             return
-        image = image_array(self.latest[topic])
-        bgr = image if self.latest[topic].encoding == "bgr8" else image[..., ::-1]
+        image = image_array(msg)
+        bgr = image if msg.encoding == "bgr8" else image[..., ::-1]
         if chosen is not None:
-            bgr = draw_grasps(bgr[..., ::-1], [chosen])
+            bgr = np.ascontiguousarray(bgr)
+            centre = (round(chosen.u), round(chosen.v))
+            cv2.circle(bgr, centre, round(chosen.width / 2) + 6, (255, 255, 255), 2, cv2.LINE_AA)
         cv2.imwrite(str(path), bgr)
 
 
@@ -98,28 +101,38 @@ def run(graph, args) -> None:
             raise TimeoutError("no camera frame or detections within 60 s")
         time.sleep(0.1)
     on_table_before = observer.on_table()
-    observer.save(DEBUG_IMAGE_TOPIC, args.out / "detections_first.png")
+    observer.save(observer.latest.get(DEBUG_IMAGE_TOPIC), args.out / "detections_first.png")
     print(f"{args.arm}, {args.model}, {on_table_before} objects on the table; cleaning ...")
 
     printed = 0
+    seen: dict[str, Image] = {}  # the detections each attempt chose from
+
+    def report(last) -> None:
+        """One line per finished attempt, and its picture: the detections it chose from,
+        the chosen grasp ringed in white."""
+        nonlocal printed
+        printed = last.attempt
+        if "planning" in seen:
+            g = last.grasp.image_grasp
+            chosen = ImageGrasp(g.u, g.v, g.angle, g.width, g.jaw_length, g.quality)
+            observer.save(seen["planning"], args.out / f"attempt_{last.attempt:02d}.png",
+                          chosen if last.grasp.quality > 0 else None)  # fmt: skip
+        verdict = "picked" if last.success else "failed"
+        print(f"attempt {last.attempt:2d}: {verdict:6s} {last.duration:5.1f} s  {last.message}")
 
     def feedback(msg) -> None:
-        nonlocal printed
-        last = msg.feedback.last_outcome
-        if last.attempt > printed:
-            printed = last.attempt
-            grasp = last.grasp.image_grasp
-            chosen = ImageGrasp(grasp.u, grasp.v, grasp.angle, grasp.width, grasp.jaw_length,
-                                grasp.quality) if last.grasp.quality > 0 else None  # fmt: skip
-            observer.save(DEBUG_IMAGE_TOPIC, args.out / f"attempt_{last.attempt:02d}.png", chosen)
-            verdict = "picked" if last.success else "failed"
-            print(f"attempt {last.attempt:2d}: {verdict:6s} {last.duration:5.1f} s  {last.message}")
+        if msg.feedback.stage.stage == PickStage.PLANNING and DEBUG_IMAGE_TOPIC in observer.latest:
+            seen["planning"] = observer.latest[DEBUG_IMAGE_TOPIC]
+        if msg.feedback.last_outcome.attempt > printed:
+            report(msg.feedback.last_outcome)
 
     goal = CleanTable.Goal(max_consecutive_failures=args.max_failures)
     handle = wait(observer.clean.send_goal_async(goal, feedback), 30, "goal acceptance")
     result = wait(handle.get_result_async(), args.timeout, "clean-table result").result
+    for last in result.outcomes[printed:]:  # attempts that ended after the last feedback
+        report(last)
     time.sleep(0.5)  # the camera's next frame shows the table after the last pick
-    observer.save(COLOR_TOPIC, args.out / "table_after.png")
+    observer.save(observer.latest.get(COLOR_TOPIC), args.out / "table_after.png")
     on_table_after = observer.on_table()
     picked = on_table_before - on_table_after
     summary = {

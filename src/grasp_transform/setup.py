@@ -14,4 +14,5 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
+    entry_points={"console_scripts": [f"transform_node = {PACKAGE}.node:main"]},
 )

@@ -519,3 +519,27 @@ def test_raw_millimetre_depth_with_its_scale_equals_depth_in_metres() -> None:
     assert raw_reasons == ref_reasons
     np.testing.assert_allclose(raw.positions, ref.positions, atol=1e-12)
     np.testing.assert_allclose(raw.widths, ref.widths, atol=1e-12)
+
+
+def test_grasps_below_the_workspace_floor_are_backed_off_along_their_approach() -> None:
+    from grasp_core.pose import GraspPoses, raise_to_floor
+
+    down = np.diag([1.0, -1.0, -1.0])  # approach straight down
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    tilted = np.array([[1.0, 0, 0], [0, c, s], [0, -s, c]]) @ down  # 30° off vertical
+    sideways = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # approach along +y
+    poses = GraspPoses(
+        positions=np.array([[0.5, 0.0, -0.01], [0.5, 0.0, -0.01], [0.5, 0.0, 0.03],
+                            [0.5, 0.0, -0.01]]),
+        rotations=np.stack([down, tilted, down, sideways]),
+        widths=np.full(4, 0.04), qualities=np.full(4, 0.9), frame="base_link",
+    )  # fmt: skip
+    raised = raise_to_floor(poses, floor_z=0.005)
+    assert np.allclose(raised.positions[0], [0.5, 0.0, 0.005])
+    # The tilted grasp moves back up its own approach line by 1.5 cm / cos 30°.
+    back = raised.positions[1] - poses.positions[1]
+    assert np.isclose(raised.positions[1, 2], 0.005)
+    assert np.allclose(back / np.linalg.norm(back), -tilted[:, 2])
+    assert np.isclose(np.linalg.norm(back), 0.015 / c)
+    assert np.allclose(raised.positions[2:], poses.positions[2:])  # above, or cannot rise
+    assert np.array_equal(raised.rotations, poses.rotations)

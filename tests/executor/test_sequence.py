@@ -109,7 +109,7 @@ def test_clean_table_stops_when_nothing_remains_or_failures_pile_up() -> None:
         pick=lambda c: Attempt(next(outcomes), "", Stage.DONE),
     )
     assert result.picked == 2 and len(result.attempts) == 3
-    assert "clear" in result.message
+    assert "nothing graspable" in result.message
     failing = clean_table(
         detect=lambda: [1], pick=lambda c: Attempt(False, "", Stage.PLANNING),
         max_consecutive_failures=3,

@@ -293,6 +293,22 @@ class BaseGrasps:
     dropped: tuple[tuple[int, str], ...]
 
 
+def raise_to_floor(poses: GraspPoses, floor_z: float) -> GraspPoses:
+    """Grasps whose origin (the fingertips) lies below ``floor_z`` (m, base frame, z up)
+    backed off along their approach axis until it is on the floor.
+
+    A fixed grasp depth past the surface drives the fingers into the table under low
+    objects; stopping at the floor keeps the deepest grasp the table allows, which holds
+    round objects below their widest section. Grasps approaching within ~6° of horizontal
+    cannot be raised that way and are left for the workspace check.
+    """
+    approach_z = poses.rotations[:, 2, 2]
+    below = (poses.positions[:, 2] < floor_z) & (approach_z < -0.1)
+    back = np.where(below, (floor_z - poses.positions[:, 2]) / np.where(below, -approach_z, 1), 0)
+    positions = poses.positions - back[:, None] * poses.rotations[:, :, 2]
+    return GraspPoses(positions, poses.rotations, poses.widths, poses.qualities, poses.frame)
+
+
 def grasps_in_base(
     grasps: Sequence[ImageGrasp],
     depth: np.ndarray,
@@ -305,9 +321,10 @@ def grasps_in_base(
     """Image grasps + aligned depth -> checked 6-DoF grasps in the base frame.
 
     base_from_optical: 4x4 transform, camera optical frame -> base frame (z up), m.
-    depth_scale_m: m per unit of depth (see grasp_poses_in_camera). A grasp is
-    dropped, with its reason, when it has no pose, is below min_quality, is wider than the
-    gripper opens, or its position lies outside the workspace.
+    depth_scale_m: m per unit of depth (see grasp_poses_in_camera). Grasps reaching below
+    the workspace floor are raised to it (raise_to_floor). A grasp is dropped, with its
+    reason, when it has no pose, is below min_quality, is wider than the gripper opens, or
+    its position lies outside the workspace.
     """
     up = base_from_optical[2, :3]  # the base's +z in the optical frame
     camera_poses, reasons = grasp_poses_in_camera(
@@ -315,6 +332,7 @@ def grasps_in_base(
         settings.approach, up, depth_scale_m,
     )  # fmt: skip
     poses = camera_poses.transformed(base_from_optical, base_frame)
+    poses = raise_to_floor(poses, settings.workspace.lower[2])
     low_quality = poses.qualities < settings.min_quality
     too_wide = ~fits_gripper(poses.widths, settings.gripper)
     outside = ~settings.workspace.contains(poses.positions)

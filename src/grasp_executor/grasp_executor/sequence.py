@@ -161,7 +161,7 @@ def clean_table(
             return result
         candidates = detect()
         if not candidates:
-            result.message = "the table is clear: nothing graspable remains"
+            result.message = "nothing graspable detected on the table"
             return result
         attempt = pick(candidates)
         result.attempts.append(attempt)

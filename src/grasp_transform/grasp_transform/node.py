@@ -47,7 +47,7 @@ PARAMETERS = {
     "calibration_file": "",  # overrides the arm YAML's camera
     "use_tf": True,  # camera pose from tf2 when it is installed and has the transform
     "approach": "camera",  # camera | table_normal
-    "grasp_depth_m": 0.02,
+    "grasp_depth_m": 0.04,  # fingertips past the surface; raised to the workspace floor
     "patch_radius_px": 3,
     "min_quality": 0.0,
     "max_opening_m": 0.0,  # 0: the arm YAML's gripper.max_opening, else the default gripper's

@@ -1,0 +1,94 @@
+"""The whole graph on real DDS, as `make demo` runs it: simulated UR5, camera and table,
+grasp inference with the shipped GR-ConvNet, transform and executor, started by the
+in-process runner from the bringup YAML."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from grasp_bringup import runner
+from grasp_interfaces.action import CleanTable, PickObject
+from grasp_interfaces.msg import PickStage
+from harness import DOMAIN_ID
+
+
+@pytest.fixture
+def graph():
+    graph, _ = runner.start(
+        {"arm": "ur5", "objects": 2, "seed": 3, "sim": True}, domain_id=DOMAIN_ID
+    )
+    yield graph
+    graph.close()
+
+
+def result_of(future, timeout: float):
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    assert done.wait(timeout), f"no answer within {timeout} s"
+    return future.result()
+
+
+def objects_on_table(node) -> int:
+    client = node.create_client(Trigger, "/sim/ground_truth")
+    assert client.wait_for_service(timeout_sec=30)
+    answer = result_of(client.call_async(Trigger.Request()), 30)
+    return sum(o["on_table"] for o in json.loads(answer.message)["objects"])
+
+
+def test_the_graph_clears_a_small_simulated_table(graph) -> None:
+    node = graph.node("test_client")
+    client = ActionClient(node, CleanTable, "/clean_table")
+    assert client.wait_for_server(timeout_sec=30)
+    before = objects_on_table(node)
+    assert before >= 1
+    handle = result_of(client.send_goal_async(CleanTable.Goal()), 30)
+    response = result_of(handle.get_result_async(), 600)
+    result = response.result
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, result.message
+    assert "nothing graspable" in result.message
+    assert objects_on_table(node) == 0
+    assert result.picked == before and len(result.outcomes) == result.attempts
+    assert [o.attempt for o in result.outcomes] == list(range(1, result.attempts + 1))
+    picked = [o for o in result.outcomes if o.success]
+    assert all(o.grasp.pose.header.frame_id == "base_link" for o in picked)
+
+
+def test_a_cancel_mid_pick_stops_the_arm_and_the_server_takes_the_next_goal(graph) -> None:
+    node = graph.node("test_client")
+    joints: list[JointState] = []
+    node.create_subscription(JointState, "/joint_states", joints.append, 10)
+    client = ActionClient(node, PickObject, "/pick_object")
+    assert client.wait_for_server(timeout_sec=30)
+    moving = threading.Event()
+
+    def feedback(msg) -> None:
+        if msg.feedback.stage.stage == PickStage.APPROACHING:
+            moving.set()
+
+    handle = result_of(client.send_goal_async(PickObject.Goal(), feedback), 30)
+    assert moving.wait(120), "the pick never started approaching"
+    time.sleep(0.5)  # mid-motion
+    result_of(handle.cancel_goal_async(), 10)
+    response = result_of(handle.get_result_async(), 30)
+    assert response.status == GoalStatus.STATUS_CANCELED
+    assert "cancelled" in response.result.message
+    time.sleep(0.5)  # let the hold take effect
+    start = len(joints)
+    time.sleep(1.0)
+    window = np.array([m.position[:6] for m in joints[start:]])
+    assert len(window) > 10
+    assert np.abs(window - window[0]).max() < 2e-3, "the arm kept moving after the cancel"
+    # The server is ready for the next goal, which runs.
+    again = result_of(client.send_goal_async(PickObject.Goal()), 30)
+    assert again.accepted
+    result_of(again.cancel_goal_async(), 10)
+    assert result_of(again.get_result_async(), 60).status == GoalStatus.STATUS_CANCELED
