@@ -172,6 +172,13 @@ class Prediction:
     postprocess_ms: float
 
 
+def _bind_input(binding: ort.IOBinding, array: np.ndarray) -> None:
+    """Bind ``array`` as the graph input for the next run. Done before every run: a
+    provider on another device (CUDA, TensorRT) copies a host input when it is bound, so a
+    binding made once would keep feeding the first frame."""
+    binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(array))
+
+
 def _check_exists(path: Path) -> None:
     if not path.is_file():
         raise ModelFileError(
@@ -236,7 +243,6 @@ class GraspPredictor:
         # Binding the same host buffers once lets every run write in place, with no
         # per-frame allocation of inputs or outputs.
         self._binding = self.session.io_binding()
-        self._binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._input))
         for name, array in self._outputs.items():
             self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
         for _ in range(warmup_runs):
@@ -244,6 +250,7 @@ class GraspPredictor:
 
     def infer(self) -> dict[str, np.ndarray]:
         """Run the network on the current input buffer; the returned maps are reused."""
+        _bind_input(self._binding, self._input)
         self.session.run_with_iobinding(self._binding)
         return self._outputs
 
@@ -345,7 +352,6 @@ class InstancePredictor:
         self._outputs = {name: np.empty((1, *shapes[name]), np.float32) for name in shapes}
         # As GraspPredictor: the same host buffers on every run, no per-frame allocation.
         self._binding = self.session.io_binding()
-        self._binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(self._input))
         for name, array in self._outputs.items():
             self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
         for _ in range(warmup_runs):
@@ -354,6 +360,7 @@ class InstancePredictor:
     def infer(self) -> dict[str, np.ndarray]:
         """Run the network on the current input buffer; outputs of the one image, no batch
         axis, reused by the next run."""
+        _bind_input(self._binding, self._input)
         self.session.run_with_iobinding(self._binding)
         return {name: array[0] for name, array in self._outputs.items()}
 
