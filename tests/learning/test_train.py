@@ -78,6 +78,31 @@ def test_training_resumes_from_its_checkpoint(tiny_data, tmp_path) -> None:
     assert summary["epochs"] == 3
 
 
+def test_a_time_budget_ends_the_run_and_its_schedule_early(tiny_data, tmp_path) -> None:
+    # A budget smaller than one epoch leaves room for that first epoch only.
+    summary = train(_config(epochs=50, max_minutes=1e-6), str(tiny_data), tmp_path)
+    with (tmp_path / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and summary["epochs"] == 1
+    assert (tmp_path / "model.onnx").is_file()
+
+
+def test_fit_to_budget_keeps_the_epochs_that_fit_and_shortens_the_schedule() -> None:
+    import torch
+
+    from grasp_learning.train import fit_to_budget
+
+    optimiser = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=100)
+    config = _config(epochs=100, max_minutes=10)
+    # 600 s budget, 100 s gone after one 60 s epoch: 8 more epochs fit.
+    assert fit_to_budget(config, scheduler, 1, 60.0, 100.0) == 9
+    assert scheduler.T_max == 9
+    roomy = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=100)
+    assert fit_to_budget(_config(epochs=5, max_minutes=10), roomy, 1, 1.0, 1.0) == 5
+    assert roomy.T_max == 100
+
+
 def test_grconvnet_trains_on_rgbd(tiny_data, tmp_path) -> None:
     config = _config(
         architecture="grconvnet", hyperparameters={"angle_bins": 3, "channels": 8}, epochs=1

@@ -130,6 +130,7 @@ def train(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
         positive_weight=args.positive_weight,
+        max_minutes=args.max_minutes,
     )
     summary = train_model(config, args.data, Path(args.out), args.val_data, resume=not args.restart)
     print(json.dumps(summary))
@@ -303,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="extra weight of the quality error on grasp pixels (default 0: plain 004 eq. 9)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="time budget: the run shortens itself (and its schedule) to the epochs that fit",
     )
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out")
     p.set_defaults(func=train)

@@ -50,7 +50,9 @@ class TrainConfig:
     batches_per_epoch (None: the whole training split). val_fraction: share of the data
     held out for model selection when no val_data is given. device: 'cpu', 'cuda' or
     'auto'. workers: data-loading processes. positive_weight: extra weight of the quality
-    error on grasp pixels (grasp_learning.targets.positional_loss; not used by SSG)."""
+    error on grasp pixels (grasp_learning.targets.positional_loss; not used by SSG).
+    max_minutes: time budget of this run; after its first epoch the run shortens itself to
+    the epochs that fit, and the cosine schedule is fitted to that length (None: no limit)."""
 
     architecture: str = "grconvnet"
     hyperparameters: dict[str, Any] = field(default_factory=lambda: {"angle_bins": 3})
@@ -65,6 +67,7 @@ class TrainConfig:
     workers: int = 1
     augmentation: Augmentation = field(default_factory=Augmentation)
     positive_weight: float = 0.0
+    max_minutes: float | None = None
 
 
 class MapDataset(torch.utils.data.Dataset):
@@ -190,6 +193,23 @@ def _plot(rows: list[dict[str, float]], out: Path) -> None:
     plt.close(fig)
 
 
+def fit_to_budget(
+    config: TrainConfig,
+    scheduler: torch.optim.lr_scheduler.CosineAnnealingLR,
+    epoch: int,
+    epoch_s: float,
+    elapsed_s: float,
+) -> int:
+    """The epoch to stop at so that the run ends within config.max_minutes, given one
+    epoch's time; the cosine schedule is shortened to end there too."""
+    left = config.max_minutes * 60 - elapsed_s
+    end = min(config.epochs, epoch + max(0, int(left // epoch_s)))
+    if end < config.epochs:
+        scheduler.T_max = max(end, 1)
+        print(f"{config.max_minutes} min allow {end} of {config.epochs} epochs", flush=True)
+    return end
+
+
 def train(
     config: TrainConfig, data: str, out: Path, val_data: str | None = None, resume: bool = True
 ) -> dict[str, Any]:
@@ -249,7 +269,8 @@ def train(
 
     examples = SSGDataset if instance_wise else MapDataset
     maps = examples(train_set, metadata, config.augmentation, config.seed)
-    for epoch in range(start_epoch, config.epochs):
+    run_started, end_epoch, epoch = time.perf_counter(), config.epochs, start_epoch
+    while epoch < end_epoch:
         maps.epoch = epoch
         loader = DataLoader(
             maps,
@@ -267,7 +288,7 @@ def train(
         bar = tqdm(
             loader,
             total=min(limit, len(loader)),
-            desc=f"epoch {epoch + 1}/{config.epochs}",
+            desc=f"epoch {epoch + 1}/{end_epoch}",
             leave=False,
         )
         for step, (x, target) in enumerate(bar):
@@ -316,6 +337,11 @@ def train(
             f"  ({row['seconds']:.0f} s){'  best' if improved else ''}",
             flush=True,
         )
+        epoch += 1
+        if config.max_minutes and epoch == start_epoch + 1:
+            end_epoch = fit_to_budget(
+                config, scheduler, epoch, row["seconds"], time.perf_counter() - run_started
+            )
 
     best_state = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     model = build_model(config.architecture, **hyper)
