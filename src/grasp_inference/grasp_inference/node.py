@@ -29,7 +29,7 @@ from grasp_camera.messages import (
 from grasp_core.draw import draw_grasps
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.preprocess import InputError
-from grasp_core.serving import GraspPredictor
+from grasp_core.serving import GraspPredictor, InstancePredictor, open_predictor
 from grasp_inference.frames import LatencyStats, LatestSlot, StampMatcher
 from grasp_interfaces.msg import ImageGrasp, ImageGraspArray
 
@@ -74,10 +74,10 @@ class InferenceNode(Node):
         self.mode, self.depth_scale_m = p["mode"], p["depth_scale_m"]
         self.publish_debug = p["publish_debug_image"]
         path = Path(p["model_path"] or Path(p["models_dir"]) / f"{p['model']}.onnx")
-        self.predictor: GraspPredictor | None = None
+        self.predictor: GraspPredictor | InstancePredictor | None = None
         self.status = (DiagnosticStatus.ERROR, "model not loaded")
         try:
-            self.predictor = GraspPredictor(
+            self.predictor = open_predictor(
                 path,
                 providers=list(p["providers"]),
                 params=PostprocessParams(max_grasps=p["max_grasps"], threshold=p["min_quality"]),
