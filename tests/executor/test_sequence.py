@@ -14,7 +14,7 @@ from grasp_executor.kinematics import ArmKinematics, load_arm_config
 from grasp_executor.planning import BuiltinBackend, PickParams
 from grasp_executor.sequence import Attempt, Candidate, PickSequence, Stage, clean_table
 from grasp_sim.objects import ObjectModel, Part
-from grasp_sim.robot import SimRobot
+from grasp_sim.robot import SimController, SimRobot
 
 ARMS = Path(__file__).resolve().parents[2] / "src/grasp_bringup/config/arms"
 DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # approach -z, close -y
@@ -22,24 +22,6 @@ BOX = ObjectModel("test_box", "box", (Part("box", (0.02, 0.02, 0.025)),))
 BOX_AT = np.array([0.5, 0.05, 0.025])  # box centre on the table, m, base frame
 BOX_GRASP = BOX_AT + np.array([0.0, 0.0, 0.01])  # fingertips 1.5 cm below the box top
 PLACE = np.array([0.35, 0.35, 0.2])
-
-
-class SimController:
-    """The simulated arm as a JointController: trajectories and gripper run in sim time."""
-
-    def __init__(self, robot: SimRobot) -> None:
-        self.robot = robot
-
-    def joints(self) -> np.ndarray:
-        return self.robot.joint_positions()
-
-    def follow(self, path: np.ndarray, times: np.ndarray) -> None:
-        self.robot.follow(times, path)
-
-    def grip(self, opening: float) -> float:
-        self.robot.set_gripper(opening)
-        self.robot.step(0.6)
-        return self.robot.gripper_opening()
 
 
 def grasp_at(position: np.ndarray) -> np.ndarray:

@@ -44,6 +44,8 @@ CONTROL_PERIOD_S = 0.01
 GRIPPER_JOINT = "gripper_opening"
 # Objects at least this high above the table top (m) and touching both fingers are held.
 HELD_CLEARANCE_M = 0.01
+# Time the fingers get to close on an object or open after a gripper command, s.
+GRIP_SETTLE_S = 0.6
 
 
 def arm_spec(config: ArmConfig) -> mujoco.MjSpec:
@@ -303,3 +305,25 @@ class SimRobot:
     def close(self) -> None:
         """Free the renderer."""
         self.scene.close()
+
+
+class SimController:
+    """A SimRobot as grasp_executor.planning's JointController, without ROS: trajectories and
+    gripper commands run in simulated time, so a pick takes as long as physics needs."""
+
+    def __init__(self, robot: SimRobot) -> None:
+        self.robot = robot
+
+    def joints(self) -> np.ndarray:
+        """(dof,) arm joint positions, rad."""
+        return self.robot.joint_positions()
+
+    def follow(self, path: np.ndarray, times: np.ndarray) -> None:
+        """Run the (N, dof) joint path (rad) at times (N,) s to its end and settle."""
+        self.robot.follow(times, path)
+
+    def grip(self, opening: float) -> float:
+        """Command the gap between the fingers (m); the gap once they have settled, m."""
+        self.robot.set_gripper(opening)
+        self.robot.step(GRIP_SETTLE_S)
+        return self.robot.gripper_opening()
