@@ -1,0 +1,56 @@
+"""Scoring of the table-clean benchmark (tools/table_clean_bench.py): pooled success rate
+per attempt, percent cleared, tables cleared and simulated time per attempt, its Markdown
+row, and the settings it takes from the bringup node set."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location(
+    "table_clean_bench", ROOT / "tools/table_clean_bench.py"
+)
+bench = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = bench  # dataclasses look their module up while being built
+spec.loader.exec_module(bench)
+
+
+def table(objects: int, attempts: int, picked: int, removed: int, sim_s: float):
+    return bench.TableResult("ur5", objects, 0, objects, attempts, picked, removed, sim_s)
+
+
+def test_figures_pool_attempts_and_objects_over_tables() -> None:
+    # 5 objects cleared in 6 attempts; 3 of 5 in 7 attempts, one of them pushed off the table.
+    tables = [table(5, 6, 5, 5, 48.0), table(5, 7, 2, 3, 36.0)]
+    s = bench.summarise(tables)
+    assert (s["tables"], s["objects"], s["attempts"], s["picked"], s["removed"]) == (
+        2, 10, 13, 7, 8,
+    )  # fmt: skip
+    assert s["success_rate"] == pytest.approx(7 / 13)
+    assert s["percent_cleared"] == pytest.approx(80.0)
+    assert s["tables_cleared"] == 1
+    assert s["sim_s_per_attempt"] == pytest.approx(84.0 / 13)
+
+
+def test_no_attempts_scores_zero_rather_than_dividing_by_zero() -> None:
+    s = bench.summarise([table(5, 0, 0, 0, 0.0)])
+    assert s["success_rate"] == 0.0 and s["percent_cleared"] == 0.0 and s["tables_cleared"] == 0
+
+
+def test_markdown_row_shows_percentages_and_cleared_tables() -> None:
+    s = bench.summarise([table(5, 6, 5, 5, 48.0), table(5, 7, 2, 3, 36.0)])
+    row = bench.markdown([("ur5", 5, s)]).splitlines()[-1]
+    assert row == "| ur5 | 5 | 2 | 13 | 53.8 % | 80.0 % | 1/2 | 6.5 |"
+
+
+def test_settings_are_the_bringup_node_sets() -> None:
+    p = bench.node_parameters("ur5", "grconvnet")
+    assert p["grasp_transform"]["approach"] == "table_normal"
+    assert p["grasp_transform"]["grasp_depth_m"] == pytest.approx(0.04)
+    assert p["grasp_inference"]["max_grasps"] == 10
+    assert p["grasp_executor"]["backend"] == "builtin"
+    assert p["grasp_executor"]["arm_config"].endswith("arms/ur5.yaml")
