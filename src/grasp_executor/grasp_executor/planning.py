@@ -15,6 +15,7 @@ import numpy as np
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
 
 HALF_TURN_ABOUT_Z = np.diag([-1.0, -1.0, 1.0, 1.0])
+FREE_STEP_M = 0.01  # waypoint spacing of transfer motions; approach and lift use step_m
 
 
 class PlanningError(RuntimeError):
@@ -107,23 +108,37 @@ def _plan_one(
 ) -> PickPlan:
     pregrasp = offset_along(grasp, -params.approach_m, grasp[:3, 2])
     lifted = offset_along(grasp, params.lift_m, np.array([0.0, 0.0, 1.0]))
-    q_pregrasp = kinematics.inverse(pregrasp, start)
-    if q_pregrasp is None:
-        raise PlanningError("the pre-grasp pose has no inverse-kinematics solution")
-    approach = _cartesian(kinematics, q_pregrasp, grasp, params, "approach")
+    home = kinematics.config.home
+    to_pregrasp = _free(kinematics, start, pregrasp, params, "pre-grasp pose")
+    approach = _cartesian(kinematics, to_pregrasp[-1], grasp, params, "approach")
     lift = _cartesian(kinematics, approach[-1], lifted, params, "lift")
-    q_place = kinematics.inverse(place_pose(place, grasp), lift[-1])
-    if q_place is None:
-        raise PlanningError("the place pose has no inverse-kinematics solution")
+    to_place = _free(kinematics, lift[-1], place_pose(place, grasp), params, "place pose")
+    to_home = _free(kinematics, to_place[-1], kinematics.forward(home), params, "home pose")
     return PickPlan(
         grasp=grasp,
         opening=opening,
-        to_pregrasp=kinematics.joint_path(start, q_pregrasp),
+        to_pregrasp=to_pregrasp,
         approach=approach,
         lift=lift,
-        to_place=kinematics.joint_path(lift[-1], q_place),
-        to_home=kinematics.joint_path(q_place, kinematics.config.home),
+        to_place=to_place,
+        to_home=np.vstack([to_home, kinematics.joint_path(to_home[-1], home)[1:]]),
     )
+
+
+def _free(
+    kinematics: ArmKinematics, start: np.ndarray, target: np.ndarray, params: PickParams, what: str
+) -> np.ndarray:
+    """A transfer motion to ``target``: a straight line of the grasp frame where the arm can
+    follow one, since between two poses in the (convex) workspace box it never leaves the
+    box, where a line in joint space can swing out of it or below the table; else a line in
+    joint space to an inverse-kinematics solution, checked against the workspace."""
+    path = kinematics.cartesian_path(start, target, FREE_STEP_M)
+    if path is not None:
+        return path
+    goal = kinematics.inverse(target, start)
+    if goal is None:
+        raise PlanningError(f"the {what} has no inverse-kinematics solution")
+    return kinematics.joint_path(start, goal)
 
 
 def _cartesian(
