@@ -28,7 +28,7 @@ from grasp_core.images import read_depth, read_rgb
 from grasp_core.metadata import MetadataError
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.preprocess import DEFAULT_DEPTH_SCALE_M, InputError
-from grasp_core.serving import GraspPredictor, ModelFileError, open_predictor
+from grasp_core.serving import ModelFileError, open_predictor
 
 
 def detect(args: argparse.Namespace) -> int:
@@ -205,7 +205,8 @@ def _sim_trials(args: argparse.Namespace) -> int:
     from grasp_core.camera import D435_COLOR_640X480
     from grasp_sim.trials import TrialConfig, run_trials
 
-    predictor = GraspPredictor(
+    # SSG models get InstancePredictor and its default detection settings.
+    predictor = open_predictor(
         args.model,
         providers=args.providers,
         params=PostprocessParams(max_grasps=50, threshold=0.05, min_distance_px=4),

@@ -24,7 +24,7 @@ from grasp_core.camera import CameraIntrinsics
 from grasp_core.grasp import ImageGrasp
 from grasp_core.pose import grasp_pose_in_camera
 from grasp_core.preprocess import InputError
-from grasp_core.serving import GraspPredictor
+from grasp_core.serving import GraspPredictor, InstancePredictor
 from grasp_sim.gripper import FloatingGripper, gripper_xml
 from grasp_sim.noise import add_depth_noise
 from grasp_sim.objects import sample_objects
@@ -142,7 +142,9 @@ class TrialTable:
 
 
 def run_trials(
-    predictor: GraspPredictor, config: TrialConfig, intrinsics: CameraIntrinsics
+    predictor: GraspPredictor | InstancePredictor,
+    config: TrialConfig,
+    intrinsics: CameraIntrinsics,
 ) -> TrialResult:
     """SR / PC / AP of ``predictor`` over config.scenes tables (see the module docstring)."""
     result = TrialResult()
