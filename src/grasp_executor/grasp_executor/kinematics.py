@@ -31,6 +31,10 @@ POSITION_TOLERANCE_M = 1e-4
 ROTATION_TOLERANCE_RAD = 1e-3
 # Damping of the least-squares step: large enough to stay bounded near singularities.
 DAMPING = 1e-2
+# Largest joint change of one solver step, rad. Near a singularity the damped step can be
+# radians long and throws the solver onto another branch or against a joint limit, where
+# it stalls; capped steps stay where the linearisation holds.
+MAX_STEP_RAD = 0.3
 MAX_ITERATIONS = 200
 # Random restarts of inverse() when the seed does not converge (deterministic).
 RESTARTS = 10
@@ -288,6 +292,7 @@ class ArmKinematics:
             jac = pin.computeFrameJacobian(self.model, self.data, q, self._grasp, pin.LOCAL)
             jac = jac[:, index]
             step = jac.T @ np.linalg.solve(jac @ jac.T + DAMPING**2 * np.eye(6), error)
+            step *= min(1.0, MAX_STEP_RAD / max(np.abs(step).max(), 1e-12))
             q[index] = np.clip(q[index] + step, self.lower, self.upper)
         return None
 
