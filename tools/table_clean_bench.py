@@ -7,20 +7,23 @@ the transform node's settings, and the executor's PickSequence and clean_table r
 the simulated arm through the built-in backend. Every setting comes from the bringup node
 set (src/grasp_bringup/config/table_clean.yaml) over the nodes' defaults. The simulator's
 ground truth scores each attempt: it succeeds when the executor reports a pick and an
-object has left the table.
+object has left the table (fallen off its edge or below its top; an object still in the
+hand or lodged on the arm above the table has not).
 
     python tools/table_clean_bench.py --arms ur5 kinova widowx --objects 5 15 --tables 10
 
 prints a Markdown table (arm x objects: tables, attempts, success rate per attempt, percent
-cleared, tables cleared, simulated s per attempt) and writes out/bench/table_clean.json,
-out/bench/table_clean.png and, for every failed attempt, the frame it chose from with the
-detections drawn and the chosen grasp ringed (out/bench/failures/).
+cleared, tables cleared, attempts that left an object on the robot, simulated s per attempt)
+and writes out/bench/table_clean.json, out/bench/table_clean.png and, for every failed
+attempt, the frame it chose from with the detections drawn and the chosen grasp ringed
+(out/bench/failures/).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +45,7 @@ from grasp_executor.planning import BuiltinBackend, PickParams
 from grasp_executor.sequence import Attempt, Candidate, PickSequence, clean_table
 from grasp_inference import node as inference_node
 from grasp_sim.robot import SimController, SimRobot
+from grasp_sim.scene import TABLE_HALF_SIZE
 from grasp_transform import node as transform_node
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +57,9 @@ DEPTH_SCALE_M = 0.001  # 16UC1 depth on the camera topics is in mm
 class TableResult:
     """One table. objects: on the table at the start. picked: attempts the executor reported
     as picks after which an object had left the table. removed: objects that left the table
-    in all (a pushed-off object counts here, not in picked). sim_s: simulated s of all
-    attempts; wall_s: wall-clock s of the whole table."""
+    in all (a pushed-off object counts here, not in picked). on_robot: attempts after which
+    an object stayed on the robot above the table (not released at the place). sim_s:
+    simulated s of all attempts; wall_s: wall-clock s of the whole table."""
 
     arm: str
     requested: int
@@ -63,6 +68,7 @@ class TableResult:
     attempts: int = 0
     picked: int = 0
     removed: int = 0
+    on_robot: int = 0
     sim_s: float = 0.0
     wall_s: float = 0.0
     stopped: str = ""
@@ -85,6 +91,7 @@ def summarise(tables: list[TableResult]) -> dict:
         "success_rate": sum(t.picked for t in tables) / attempts if attempts else 0.0,
         "percent_cleared": 100.0 * removed / objects if objects else 0.0,
         "tables_cleared": sum(t.removed == t.objects for t in tables),
+        "on_robot": sum(t.on_robot for t in tables),
         "sim_s_per_attempt": sum(t.sim_s for t in tables) / attempts if attempts else 0.0,
     }
 
@@ -93,14 +100,14 @@ def markdown(rows: list[tuple[str, int, dict]]) -> str:
     """The Markdown table of (arm, objects per table, summarise()) rows."""
     lines = [
         "| arm | objects | tables | attempts | success / attempt | cleared | tables cleared "
-        "| sim s / attempt |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| left on robot | sim s / attempt |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for arm, n, s in rows:
         lines.append(
             f"| {arm} | {n} | {s['tables']} | {s['attempts']} | {100 * s['success_rate']:.1f} % "
             f"| {s['percent_cleared']:.1f} % | {s['tables_cleared']}/{s['tables']} "
-            f"| {s['sim_s_per_attempt']:.1f} |"
+            f"| {s['on_robot']} | {s['sim_s_per_attempt']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -116,6 +123,13 @@ def node_parameters(arm: str, model: str) -> dict[str, dict]:
         "grasp_executor": executor_node.PARAMETERS,
     }
     return {name: {**d, **given.get(name, {})} for name, d in defaults.items()}
+
+
+def remaining(robot: SimRobot) -> np.ndarray:
+    """(K,) bool: the object has not left the table: it lies on it, or is above it in the
+    hand or on the arm (SimRobot's ground truth, table footprint in the world frame)."""
+    position = robot.scene.object_positions()
+    return (np.abs(position[:, :2]).max(1) < TABLE_HALF_SIZE) & (position[:, 2] > -0.01)
 
 
 class Bench:
@@ -165,7 +179,7 @@ class Bench:
 
     def _clean(self, robot, objects, seed, max_failures, start) -> TableResult:
         def on_table() -> int:
-            return sum(o["on_table"] for o in robot.ground_truth()["objects"])
+            return int(remaining(robot).sum())
 
         result = TableResult(self.config.arm, objects, seed, on_table())
         seen: dict = {}  # the frame and detections the next attempt chooses from
@@ -198,7 +212,10 @@ class Bench:
             result.sim_s += robot.time - state["t"]
             state["t"] = robot.time
             verdict = "picked" if attempt.success and gone > 0 else "failed"
-            result.messages.append(f"{verdict}: {attempt.message}")
+            stuck = bool((remaining(robot) & ~robot.scene.on_table()).any())
+            result.on_robot += stuck
+            note = " (an object stayed on the robot)" if stuck else ""
+            result.messages.append(f"{verdict}: {attempt.message}{note}")
             if verdict == "failed":
                 chosen = attempt.candidate.source if attempt.candidate else None
                 self._picture(result, f"attempt{result.attempts:02d}", seen, chosen)
@@ -224,6 +241,16 @@ class Bench:
         self.failures.mkdir(parents=True, exist_ok=True)
         name = f"{result.arm}_{result.requested}obj_seed{result.seed}_{what}.png"
         cv2.imwrite(str(self.failures / name), bgr)
+
+
+def source_version() -> str:
+    """The commit the source is at, with ' + uncommitted changes' when src/ differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    dirty = " + uncommitted changes" if git("status", "--porcelain", "--", "src").strip() else ""
+    return git("rev-parse", "--short", "HEAD").strip() + dirty
 
 
 def plot(rows: list[tuple[str, int, dict]], path: Path) -> None:
@@ -285,11 +312,11 @@ def main(argv: list[str] | None = None) -> None:
             report.append({"arm": arm, "objects": n, "summary": rows[-1][2],
                            "tables": [asdict(t) for t in tables]})  # fmt: skip
     progress.close()
-    print(f"model {model.name}, seeds {args.seed}..{args.seed + args.tables - 1}")
+    version = source_version()
+    print(f"model {model.name}, seeds {args.seed}..{args.seed + args.tables - 1}, {version}")
     print(markdown(rows))
-    (args.out / "table_clean.json").write_text(
-        json.dumps({"model": model.name, "seed": args.seed, "runs": report}, indent=2) + "\n"
-    )
+    summary = {"model": model.name, "seed": args.seed, "source": version, "runs": report}
+    (args.out / "table_clean.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot(rows, args.out / "table_clean.png")
     print(f"results in {args.out / 'table_clean.json'}, {args.out / 'table_clean.png'}")
 

@@ -19,20 +19,22 @@ sys.modules[spec.name] = bench  # dataclasses look their module up while being b
 spec.loader.exec_module(bench)
 
 
-def table(objects: int, attempts: int, picked: int, removed: int, sim_s: float):
-    return bench.TableResult("ur5", objects, 0, objects, attempts, picked, removed, sim_s)
+def table(objects: int, attempts: int, picked: int, removed: int, sim_s: float, on_robot=0):
+    return bench.TableResult(
+        "ur5", objects, 0, objects, attempts, picked, removed, on_robot=on_robot, sim_s=sim_s
+    )
 
 
 def test_figures_pool_attempts_and_objects_over_tables() -> None:
     # 5 objects cleared in 6 attempts; 3 of 5 in 7 attempts, one of them pushed off the table.
-    tables = [table(5, 6, 5, 5, 48.0), table(5, 7, 2, 3, 36.0)]
+    tables = [table(5, 6, 5, 5, 48.0), table(5, 7, 2, 3, 36.0, on_robot=1)]
     s = bench.summarise(tables)
     assert (s["tables"], s["objects"], s["attempts"], s["picked"], s["removed"]) == (
         2, 10, 13, 7, 8,
     )  # fmt: skip
     assert s["success_rate"] == pytest.approx(7 / 13)
     assert s["percent_cleared"] == pytest.approx(80.0)
-    assert s["tables_cleared"] == 1
+    assert s["tables_cleared"] == 1 and s["on_robot"] == 1
     assert s["sim_s_per_attempt"] == pytest.approx(84.0 / 13)
 
 
@@ -42,9 +44,9 @@ def test_no_attempts_scores_zero_rather_than_dividing_by_zero() -> None:
 
 
 def test_markdown_row_shows_percentages_and_cleared_tables() -> None:
-    s = bench.summarise([table(5, 6, 5, 5, 48.0), table(5, 7, 2, 3, 36.0)])
+    s = bench.summarise([table(5, 6, 5, 5, 48.0), table(5, 7, 2, 3, 36.0, on_robot=1)])
     row = bench.markdown([("ur5", 5, s)]).splitlines()[-1]
-    assert row == "| ur5 | 5 | 2 | 13 | 53.8 % | 80.0 % | 1/2 | 6.5 |"
+    assert row == "| ur5 | 5 | 2 | 13 | 53.8 % | 80.0 % | 1/2 | 1 | 6.5 |"
 
 
 def test_settings_are_the_bringup_node_sets() -> None:
