@@ -109,3 +109,30 @@ def test_stage_values_are_the_messages() -> None:
     assert {s.name: s.value for s in Stage} == {
         name: getattr(PickStage, name) for name in Stage.__members__
     }
+
+
+def test_a_grasp_that_failed_is_not_tried_again(kinematics, robot) -> None:
+    empty = Candidate(grasp_at(np.array([0.5, -0.2, 0.01])), width=0.04, quality=0.95)
+    sequence_ = sequence(kinematics, robot, [])
+    first = sequence_.pick([empty], PLACE)
+    assert not first.success
+    # The detector proposes the same grasp, nudged by 1 cm and turned half a jaw-turn.
+    again = grasp_at(np.array([0.51, -0.2, 0.01])) @ np.diag([-1.0, -1.0, 1.0, 1.0])
+    retry = sequence_.pick([Candidate(again, width=0.04, quality=0.95)], PLACE)
+    assert not retry.success and "already failed" in retry.message
+    box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.5)
+    assert sequence_.pick([Candidate(again, 0.04, 0.95), box], PLACE).success
+
+
+def test_same_grasp_ignores_the_jaws_symmetry_but_not_position_or_approach() -> None:
+    from grasp_executor.sequence import same_grasp
+
+    a = grasp_at(np.array([0.5, 0.0, 0.02]))
+    assert same_grasp(a, a @ np.diag([-1.0, -1.0, 1.0, 1.0]))  # half turn about approach
+    moved = a.copy()
+    moved[0, 3] += 0.03
+    assert not same_grasp(a, moved)
+    turned = a.copy()
+    c, s = np.cos(np.pi / 4), np.sin(np.pi / 4)
+    turned[:3, :3] = a[:3, :3] @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    assert not same_grasp(a, turned)  # closing axis 45° away

@@ -140,7 +140,8 @@ class ExecutorNode(Node):
 
         def body(result: PickObject.Result) -> bool:
             place = self._place(goal.place_location, goal.place_pose)
-            attempt = self._attempt(goal_handle, goal.target_label, place, result.outcomes)
+            sequence = self._sequence(goal_handle, result.outcomes)
+            attempt = self._attempt(sequence, goal.target_label, place, result.outcomes)
             result.success, result.message = attempt.success, attempt.message
             if attempt.candidate is not None:
                 result.grasp = attempt.candidate.source
@@ -158,9 +159,10 @@ class ExecutorNode(Node):
 
         def body(result: CleanTable.Result) -> bool:
             place = self._place(goal.place_location, None)
+            sequence = self._sequence(goal_handle, result.outcomes)
 
             def pick(candidates: list[Candidate]) -> Attempt:
-                return self._attempt(goal_handle, "", place, result.outcomes, candidates)
+                return self._attempt(sequence, "", place, result.outcomes, candidates)
 
             def log(attempt: Attempt) -> None:
                 result.attempts = len(result.outcomes)
@@ -180,9 +182,9 @@ class ExecutorNode(Node):
         return self._run(goal_handle, CleanTable.Result(), body)
 
     # -- one attempt ------------------------------------------------------------------------
-    def _attempt(self, goal_handle, label, place, outcomes, candidates=None) -> Attempt:
-        """One pick; its outcome is appended to ``outcomes``. Candidates are detected for
-        ``label`` unless given. Feedback goes out as each stage starts."""
+    def _sequence(self, goal_handle, outcomes: list[PickOutcome]) -> PickSequence:
+        """The pick sequence of one goal: it remembers the grasps that failed during the
+        goal, and reports each stage as feedback."""
         clean = isinstance(goal_handle.request, CleanTable.Goal)
 
         def report(stage: Stage) -> None:
@@ -196,12 +198,16 @@ class ExecutorNode(Node):
             msg.stage = PickStage(stage=int(stage))
             goal_handle.publish_feedback(msg)
 
-        sequence = PickSequence(
+        return PickSequence(
             self.backend, self.config.gripper.max_opening, report,
             self.p["holding_min_m"], self.p["max_candidates"],
         )  # fmt: skip
+
+    def _attempt(self, sequence, label, place, outcomes, candidates=None) -> Attempt:
+        """One pick; its outcome is appended to ``outcomes``. Candidates are detected for
+        ``label`` unless given."""
         if candidates is None:
-            report(Stage.DETECTING)
+            sequence.report(Stage.DETECTING)
             candidates = self._detect(label)
         if candidates:
             attempt = sequence.pick(candidates, place)

@@ -87,20 +87,33 @@ class PickSequence:
     report: Callable[[Stage], None] = lambda stage: None
     holding_min_m: float = 0.004
     max_candidates: int = 5
-    tried: list[str] = field(default_factory=list)
+    failed: list[np.ndarray] = field(default_factory=list)  # grasp poses that failed
 
     def pick(self, candidates: Sequence[Candidate], place: np.ndarray) -> Attempt:
-        """Pick the first candidate that can be reached and held; Cancelled propagates."""
+        """Pick the first candidate that can be reached and held; Cancelled propagates.
+
+        Grasps that failed earlier in this sequence's life are not tried again: the scene
+        rarely changes after a failed grasp, so the detector proposes the same grasp again,
+        and retrying it would only repeat the failure.
+        """
         start = time.monotonic()
         reasons: list[str] = []
+        fresh = [c for c in candidates if not any(same_grasp(c.pose, f) for f in self.failed)]
+        if candidates and not fresh:
+            return Attempt(
+                False, "every detected grasp already failed once", Stage.PLANNING, None,
+                time.monotonic() - start,
+            )  # fmt: skip
         self.report(Stage.PLANNING)
-        for rank, candidate in enumerate(candidates[: self.max_candidates], start=1):
+        for rank, candidate in enumerate(fresh[: self.max_candidates], start=1):
             try:
                 plan = self.backend.plan(candidate.pose, candidate.width, place)
             except PlanningError as err:
                 reasons.append(f"grasp {rank}: {err}")
                 continue
             attempt = self._execute(plan, candidate)
+            if attempt is None or not attempt.success:
+                self.failed.append(candidate.pose)
             if attempt is not None:
                 attempt.duration = time.monotonic() - start
                 return attempt
@@ -135,6 +148,18 @@ class PickSequence:
         backend.move(plan, "to_home")
         self.report(Stage.DONE)
         return Attempt(True, f"picked {candidate.label or 'an object'}", Stage.DONE, candidate)
+
+
+def same_grasp(
+    a: np.ndarray, b: np.ndarray, distance_m: float = 0.02, angle_rad: float = 0.35
+) -> bool:
+    """Whether two grasp poses (4x4, base frame) are the same grasp: origins within
+    distance_m, approach axes and closing axes within angle_rad, a closing axis and its
+    reverse being the same (the jaws are symmetric)."""
+    if np.linalg.norm(a[:3, 3] - b[:3, 3]) > distance_m:
+        return False
+    cos = np.cos(angle_rad)
+    return bool(a[:3, 2] @ b[:3, 2] >= cos and abs(a[:3, 0] @ b[:3, 0]) >= cos)
 
 
 @dataclass
