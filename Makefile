@@ -63,8 +63,9 @@ format: env  ## apply ruff's fixes and formatting
 test: build env-train lint  ## lint, then every test (unit, training and real-rclpy integration)
 	source ./env.sh && pytest
 
-bench: build env-train  ## latency of the served models: ONNX Runtime per provider vs torch eager
-	source ./env.sh && python tools/bench.py
+bench: build env-train  ## model latency per provider, table-clean benchmark, 1-minute 30 Hz soak
+	source ./env.sh && python tools/bench.py && python tools/table_clean_bench.py \
+		--arms ur5 --objects 5 --tables 3 && python tools/soak.py --minutes 1
 
 demo: build  ## the main job: a simulated table cleaned through the ROS graph (ARGS="--arm ur5 ...")
 	source ./env.sh && python tools/demo.py $(ARGS)
