@@ -1,0 +1,303 @@
+"""Soak of the perception graph: a replayed camera at 30 Hz into inference and transform.
+
+Runs grasp_camera (replay source), grasp_inference and grasp_transform of the bringup node
+set (src/grasp_bringup/config/table_clean.yaml, real camera branch) in one process on a
+private DDS domain, with a monitor node that counts frames in (camera_info), detections out
+and grasp arrays out, keeps the inference node's diagnostics and every warning or error the
+nodes log on /rosout, and samples the process's resident memory every --sample-s seconds.
+
+    python tools/soak.py --minutes 10
+
+prints the input rate achieved, the output rates, the frames the inference node dropped
+(drop, don't queue: it always serves the newest frame), memory at start and end and its
+slope (MB/min, after the first minute), the node errors, and the per-frame pipeline
+overhead at 640x480 without the model: the inference node's pre- and post-processing
+medians (rolling, from its diagnostics, measured under the soak's load; and again on
+replayed frames after the soak with nothing else running) plus the transform's frame ->
+grasps median (grasp_transform.bench.overhead_ms, after the soak). Writes
+out/bench/soak.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Log
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo
+
+from grasp_bringup.graph import NodeGraph
+from grasp_bringup.node_set import load_node_set
+from grasp_bringup.runner import TABLE_CLEAN, node_class
+from grasp_camera.messages import CAMERA_INFO_TOPIC
+from grasp_camera.sources import ReplaySource
+from grasp_core.postprocess import PostprocessParams
+from grasp_core.serving import open_predictor
+from grasp_inference.node import DETECTIONS_TOPIC
+from grasp_inference.node import PARAMETERS as INFERENCE_DEFAULTS
+from grasp_interfaces.msg import GraspArray, ImageGraspArray
+from grasp_transform.bench import overhead_ms
+from grasp_transform.node import GRASPS_TOPIC
+
+ROOT = Path(__file__).resolve().parents[1]
+NODES = ("grasp_camera", "grasp_inference", "grasp_transform")
+WARMUP_S = 60.0  # memory slope is fitted after this: allocator pools and DDS history fill
+
+
+def rss_mb() -> float:
+    """Resident memory of this process, MB (psutil when installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+        raise RuntimeError("no VmRSS in /proc/self/status") from None
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def slope_mb_per_min(samples: list[tuple[float, float]], after_s: float = WARMUP_S) -> float:
+    """Least-squares slope (MB/min) of (s, MB) samples taken after ``after_s`` s; all samples
+    when fewer than three come after it; 0 for fewer than two."""
+    late = [s for s in samples if s[0] >= after_s]
+    use = late if len(late) >= 3 else samples
+    if len(use) < 2:
+        return 0.0
+    t, mb = np.array(use).T
+    return float(np.polyfit(t / 60.0, mb, 1)[0])
+
+
+@dataclass
+class Counts:
+    """What the monitor has seen: messages per topic, the latest inference diagnostics
+    (key -> value), and the warnings and errors logged by the soaked nodes."""
+
+    frames: int = 0
+    detections: int = 0
+    grasp_arrays: int = 0
+    grasps: int = 0
+    inference: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Monitor:
+    """A node in the graph that fills a Counts."""
+
+    def __init__(self, graph: NodeGraph) -> None:
+        self.counts = Counts()
+        self.lock = threading.Lock()
+        node = graph.node("soak_monitor")
+        # camera_info stands for the camera's frames: the driver sends it with every frame,
+        # and counting it spares the monitor deserialising 640x480 images.
+        node.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, lambda m: self._count("frames"),
+                                 qos_profile_sensor_data)  # fmt: skip
+        node.create_subscription(
+            ImageGraspArray, DETECTIONS_TOPIC, lambda m: self._count("detections"), 10
+        )
+        node.create_subscription(GraspArray, GRASPS_TOPIC, self._on_grasps, 10)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        node.create_subscription(Log, "/rosout", self._on_log, 100)
+
+    def _count(self, name: str) -> None:
+        with self.lock:
+            setattr(self.counts, name, getattr(self.counts, name) + 1)
+
+    def _on_grasps(self, msg: GraspArray) -> None:
+        with self.lock:
+            self.counts.grasp_arrays += 1
+            self.counts.grasps += len(msg.grasps)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == "grasp_inference":
+                with self.lock:
+                    self.counts.inference = {kv.key: kv.value for kv in status.values}
+                    self.counts.inference["status"] = status.message
+
+    def _on_log(self, msg: Log) -> None:
+        if msg.name not in NODES or msg.level < Log.WARN:
+            return
+        with self.lock:
+            kind = self.counts.errors if msg.level >= Log.ERROR else self.counts.warnings
+            kind.append(f"{msg.name}: {msg.msg}")
+
+    def snapshot(self) -> Counts:
+        with self.lock:
+            c = self.counts
+            return Counts(c.frames, c.detections, c.grasp_arrays, c.grasps, dict(c.inference),
+                          list(c.warnings), list(c.errors))  # fmt: skip
+
+
+def node_specs(args: argparse.Namespace) -> list:
+    """The soaked nodes' specs in the node set (real camera branch)."""
+    given = {"arm": args.arm, "model": args.model, "sim": False}
+    return [spec for spec in load_node_set(TABLE_CLEAN, given)[1] if spec.name in NODES]
+
+
+def start_graph(args: argparse.Namespace) -> tuple[NodeGraph, Monitor]:
+    """The soaked nodes with the node set's parameters, the camera replaying at rate_hz."""
+    camera = {"source": "replay", "replay_path": str(args.replay), "rate_hz": args.rate_hz}
+    graph = NodeGraph(domain_id=args.domain_id, num_threads=8)
+    try:
+        monitor = Monitor(graph)
+        for spec in node_specs(args):
+            values = spec.parameters | (camera if spec.name == "grasp_camera" else {})
+            overrides = [Parameter(k, value=v) for k, v in values.items()]
+            graph.add(node_class(spec)(context=graph.context, parameter_overrides=overrides))
+    except BaseException:
+        graph.close()
+        raise
+    return graph, monitor
+
+
+def soak(args: argparse.Namespace) -> dict:
+    graph, monitor = start_graph(args)
+    try:
+        deadline = time.monotonic() + 60.0
+        # The model loads and warms up first; the window opens with detections and the
+        # inference node's counters both in hand.
+        while not ((c := monitor.snapshot()).detections and "frames processed" in c.inference):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no detections and diagnostics within 60 s: {c}")
+            time.sleep(0.1)
+        first, t0 = monitor.snapshot(), time.monotonic()
+        samples = [(0.0, rss_mb())]
+        duration = 60.0 * args.minutes
+        while (elapsed := time.monotonic() - t0) < duration:
+            time.sleep(min(args.sample_s, duration - elapsed))
+            now, c = time.monotonic() - t0, monitor.snapshot()
+            samples.append((round(now, 1), round(rss_mb(), 1)))
+            print(
+                f"{now:6.0f} s: {(c.frames - first.frames) / now:5.1f} frames/s in, "
+                f"{(c.detections - first.detections) / now:5.1f} detections/s, "
+                f"RSS {samples[-1][1]:.0f} MB, {len(c.errors)} errors", flush=True,
+            )  # fmt: skip
+        last, elapsed = monitor.snapshot(), time.monotonic() - t0
+    finally:
+        graph.close()
+    return report(first, last, elapsed, samples, args)
+
+
+def diag(counts: Counts, key: str) -> float:
+    return float(counts.inference.get(key, "nan"))
+
+
+def report(first: Counts, last: Counts, elapsed: float, samples, args) -> dict:
+    """The soak's figures; counts are differences over the measured window."""
+    transform_ms, _ = overhead_ms(n_grasps=10, repeats=args.overhead_repeats)
+    quiet = quiet_processing_ms(args)
+    pre, post = diag(last, "preprocess_ms median"), diag(last, "postprocess_ms median")
+    transform = float(np.median(transform_ms))
+    frames = last.frames - first.frames
+    processed = diag(last, "frames processed") - diag(first, "frames processed")
+    dropped = diag(last, "frames dropped") - diag(first, "frames dropped")
+    arrays = last.grasp_arrays - first.grasp_arrays
+    return {
+        "minutes": elapsed / 60.0,
+        "rate_hz_requested": args.rate_hz,
+        "input_hz": frames / elapsed,
+        "detections_hz": (last.detections - first.detections) / elapsed,
+        "grasp_arrays_hz": arrays / elapsed,
+        "grasps_per_array": (last.grasps - first.grasps) / arrays if arrays else 0.0,
+        "frames_in": frames,
+        "frames_processed": processed,
+        "frames_dropped": dropped,
+        "frames_failed": diag(last, "frames failed") - diag(first, "frames failed"),
+        "inference_ms_median": {
+            k.removesuffix("_ms median"): diag(last, k)
+            for k in last.inference
+            if k.endswith("_ms median")
+        },
+        "rss_mb_start": samples[0][1],
+        "rss_mb_end": samples[-1][1],
+        "rss_slope_mb_per_min": slope_mb_per_min(samples),
+        "rss_samples": samples,
+        "errors": last.errors,
+        "warnings": last.warnings[:20],
+        "warning_count": len(last.warnings),
+        "overhead_ms": {
+            "preprocess_median": pre,
+            "postprocess_median": post,
+            "transform_median": transform,
+            "total": pre + post + transform,
+            "quiet_preprocess_median": quiet["preprocess"],
+            "quiet_postprocess_median": quiet["postprocess"],
+            "quiet_total": quiet["preprocess"] + quiet["postprocess"] + transform,
+        },
+    }
+
+
+def quiet_processing_ms(args: argparse.Namespace, frames: int = 30) -> dict[str, float]:
+    """Median pre- and post-processing ms of the inference node's predictor on the first
+    replayed frames with nothing else running (the soak's figures are under its load)."""
+    spec = next(s for s in node_specs(args) if s.name == "grasp_inference")
+    p = INFERENCE_DEFAULTS | spec.parameters
+    predictor = open_predictor(
+        Path(p["models_dir"]) / f"{p['model']}.onnx", providers=list(p["providers"]),
+        params=PostprocessParams(max_grasps=p["max_grasps"], threshold=p["min_quality"]),
+    )  # fmt: skip
+    source = ReplaySource(args.replay)
+    times: dict[str, list[float]] = {"preprocess": [], "postprocess": []}
+    for _ in range(frames):
+        frame = source.read()
+        prediction = predictor.predict(frame.rgb, frame.depth_mm, p["depth_scale_m"])
+        times["preprocess"].append(prediction.preprocess_ms)
+        times["postprocess"].append(prediction.postprocess_ms)
+    source.close()
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate-hz", type=float, default=30.0, help="camera frames/s")
+    parser.add_argument("--replay", type=Path, default=ROOT / "data" / "test_novel")
+    parser.add_argument("--model", default="grconvnet")
+    parser.add_argument("--arm", default="ur5", help="its YAML gives the transform's settings")
+    parser.add_argument("--sample-s", type=float, default=10.0, help="memory sampling period")
+    parser.add_argument("--overhead-repeats", type=int, default=200)
+    parser.add_argument(
+        "--domain-id", type=int, default=101 + os.getpid() % 100,
+        help="DDS domain (default: one private to this process)",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench")
+    args = parser.parse_args(argv)
+    # Discovery stays on this machine, so other graphs cannot feed the counts.
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    r = soak(args)
+    o = r["overhead_ms"]
+    print(
+        f"\n{r['minutes']:.1f} min at {r['rate_hz_requested']:.0f} Hz requested: "
+        f"input {r['input_hz']:.1f} frames/s, detections {r['detections_hz']:.2f}/s, "
+        f"grasp arrays {r['grasp_arrays_hz']:.2f}/s ({r['grasps_per_array']:.1f} grasps each)\n"
+        f"inference: {r['frames_processed']:.0f} frames processed, {r['frames_dropped']:.0f} "
+        f"dropped (newest frame served), {r['frames_failed']:.0f} failed; medians (ms) "
+        + ", ".join(f"{k} {v:.1f}" for k, v in r["inference_ms_median"].items())
+        + f"\nRSS {r['rss_mb_start']:.0f} MB -> {r['rss_mb_end']:.0f} MB, slope "
+        f"{r['rss_slope_mb_per_min']:+.2f} MB/min after the first minute\n"
+        f"node errors: {len(r['errors'])}, warnings: {r['warning_count']}\n"
+        f"pipeline overhead per frame (model excluded): preprocess {o['preprocess_median']:.2f}"
+        f" + postprocess {o['postprocess_median']:.2f} + transform {o['transform_median']:.2f}"
+        f" = {o['total']:.2f} ms (medians under the soak's load); with nothing else running "
+        f"{o['quiet_preprocess_median']:.2f} + {o['quiet_postprocess_median']:.2f} + "
+        f"{o['transform_median']:.2f} = {o['quiet_total']:.2f} ms"
+    )
+    for line in r["errors"][:10]:
+        print(f"  error: {line}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.json").write_text(json.dumps(r, indent=2) + "\n")
+    print(f"results in {args.out / 'soak.json'}")
+
+
+if __name__ == "__main__":
+    main()
