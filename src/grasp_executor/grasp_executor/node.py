@@ -251,6 +251,15 @@ class ExecutorNode(Node):
         return self.config.places[name]
 
 
+    def destroy_node(self) -> None:
+        # A running goal sees it is no longer the active one, stops the arm and ends; the
+        # node goes only after that, so no goal outlives its action server.
+        self._active = None
+        if self._goal_lock.acquire(timeout=10.0):
+            self._goal_lock.release()
+        super().destroy_node()
+
+
 def main() -> None:
     rclpy.init()
     node = ExecutorNode()
