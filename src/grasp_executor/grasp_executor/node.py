@@ -250,7 +250,6 @@ class ExecutorNode(Node):
             )
         return self.config.places[name]
 
-
     def destroy_node(self) -> None:
         # A running goal sees it is no longer the active one, stops the arm and ends; the
         # node goes only after that, so no goal outlives its action server.
