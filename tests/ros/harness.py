@@ -8,6 +8,7 @@ outlives it and tests cannot hear each other.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -45,8 +46,24 @@ class TestGraph(NodeGraph):
 
     def result(self, future: Future, timeout: float = 10.0, what: str = "future") -> Any:
         """Block until an rclpy future (spun by the background executor) is done."""
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(timeout):
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        return future.result()
+        return wait_result(future, timeout, what)
+
+
+def wait_result(future: Future, timeout: float = 10.0, what: str = "future") -> Any:
+    """The result of an rclpy future that an executor spins in another thread; the test
+    fails after ``timeout`` s."""
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    if not done.wait(timeout):
+        raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+    return future.result()
+
+
+def sim_objects(node: Any) -> list[dict]:
+    """The simulated objects' ground truth (grasp_sim's /sim/ground_truth), through ``node``."""
+    from std_srvs.srv import Trigger
+
+    client = node.create_client(Trigger, "/sim/ground_truth")
+    assert client.wait_for_service(timeout_sec=30), "no /sim/ground_truth"
+    answer = wait_result(client.call_async(Trigger.Request()), 30, "ground truth")
+    return json.loads(answer.message)["objects"]

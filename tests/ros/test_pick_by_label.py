@@ -8,17 +8,13 @@ model's accuracy, which its model card reports."""
 
 from __future__ import annotations
 
-import json
-import threading
-
 import pytest
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
-from std_srvs.srv import Trigger
 
 from grasp_bringup import runner
 from grasp_interfaces.action import CleanTable, PickObject
-from harness import DOMAIN_ID
+from harness import DOMAIN_ID, sim_objects, wait_result
 
 
 @pytest.fixture
@@ -31,18 +27,8 @@ def graph():
     graph.close()
 
 
-def result_of(future, timeout: float):
-    done = threading.Event()
-    future.add_done_callback(lambda _: done.set())
-    assert done.wait(timeout), f"no answer within {timeout} s"
-    return future.result()
-
-
 def families_on_table(node) -> list[str]:
-    client = node.create_client(Trigger, "/sim/ground_truth")
-    assert client.wait_for_service(timeout_sec=30)
-    answer = result_of(client.call_async(Trigger.Request()), 30)
-    return sorted(o["family"] for o in json.loads(answer.message)["objects"] if o["on_table"])
+    return sorted(o["family"] for o in sim_objects(node) if o["on_table"])
 
 
 def test_objects_are_picked_by_class(graph) -> None:
@@ -50,14 +36,14 @@ def test_objects_are_picked_by_class(graph) -> None:
     assert families_on_table(node) == ["bowl", "box", "capsule"]
     pick = ActionClient(node, PickObject, "/pick_object")
     assert pick.wait_for_server(timeout_sec=30)
-    handle = result_of(pick.send_goal_async(PickObject.Goal(target_label="capsule")), 30)
-    response = result_of(handle.get_result_async(), 300)
+    handle = wait_result(pick.send_goal_async(PickObject.Goal(target_label="capsule")), 30)
+    response = wait_result(handle.get_result_async(), 300)
     assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.message
     assert response.result.grasp.label == "capsule"
     assert families_on_table(node) == ["bowl", "box"]
 
     clean = ActionClient(node, CleanTable, "/clean_table")
-    handle = result_of(clean.send_goal_async(CleanTable.Goal(labels=["box"])), 30)
-    result = result_of(handle.get_result_async(), 300).result
+    handle = wait_result(clean.send_goal_async(CleanTable.Goal(labels=["box"])), 30)
+    result = wait_result(handle.get_result_async(), 300).result
     assert result.picked >= 1 and all(o.label == "box" for o in result.outcomes if o.success)
     assert families_on_table(node) == ["bowl"]

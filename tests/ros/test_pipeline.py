@@ -4,7 +4,6 @@ in-process runner from the bringup YAML."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -13,12 +12,11 @@ import pytest
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
 
 from grasp_bringup import runner
 from grasp_interfaces.action import CleanTable, PickObject
 from grasp_interfaces.msg import PickStage
-from harness import DOMAIN_ID
+from harness import DOMAIN_ID, sim_objects, wait_result
 
 
 @pytest.fixture
@@ -30,18 +28,8 @@ def graph():
     graph.close()
 
 
-def result_of(future, timeout: float):
-    done = threading.Event()
-    future.add_done_callback(lambda _: done.set())
-    assert done.wait(timeout), f"no answer within {timeout} s"
-    return future.result()
-
-
 def objects_on_table(node) -> int:
-    client = node.create_client(Trigger, "/sim/ground_truth")
-    assert client.wait_for_service(timeout_sec=30)
-    answer = result_of(client.call_async(Trigger.Request()), 30)
-    return sum(o["on_table"] for o in json.loads(answer.message)["objects"])
+    return sum(o["on_table"] for o in sim_objects(node))
 
 
 def test_the_graph_clears_a_small_simulated_table(graph) -> None:
@@ -50,8 +38,8 @@ def test_the_graph_clears_a_small_simulated_table(graph) -> None:
     assert client.wait_for_server(timeout_sec=30)
     before = objects_on_table(node)
     assert before >= 1
-    handle = result_of(client.send_goal_async(CleanTable.Goal()), 30)
-    response = result_of(handle.get_result_async(), 600)
+    handle = wait_result(client.send_goal_async(CleanTable.Goal()), 30)
+    response = wait_result(handle.get_result_async(), 600)
     result = response.result
     assert response.status == GoalStatus.STATUS_SUCCEEDED, result.message
     assert "nothing graspable" in result.message
@@ -74,11 +62,11 @@ def test_a_cancel_mid_pick_stops_the_arm_and_the_server_takes_the_next_goal(grap
         if msg.feedback.stage.stage == PickStage.APPROACHING:
             moving.set()
 
-    handle = result_of(client.send_goal_async(PickObject.Goal(), feedback), 30)
+    handle = wait_result(client.send_goal_async(PickObject.Goal(), feedback), 30)
     assert moving.wait(120), "the pick never started approaching"
     time.sleep(0.5)  # mid-motion
-    result_of(handle.cancel_goal_async(), 10)
-    response = result_of(handle.get_result_async(), 30)
+    wait_result(handle.cancel_goal_async(), 10)
+    response = wait_result(handle.get_result_async(), 30)
     assert response.status == GoalStatus.STATUS_CANCELED
     assert "cancelled" in response.result.message
     time.sleep(0.5)  # let the hold take effect
@@ -88,7 +76,7 @@ def test_a_cancel_mid_pick_stops_the_arm_and_the_server_takes_the_next_goal(grap
     assert len(window) >= 2, "no joint states after the cancel"
     assert np.abs(window - window[0]).max() < 2e-3, "the arm kept moving after the cancel"
     # The server is ready for the next goal, which runs.
-    again = result_of(client.send_goal_async(PickObject.Goal()), 30)
+    again = wait_result(client.send_goal_async(PickObject.Goal()), 30)
     assert again.accepted
-    result_of(again.cancel_goal_async(), 10)
-    assert result_of(again.get_result_async(), 60).status == GoalStatus.STATUS_CANCELED
+    wait_result(again.cancel_goal_async(), 10)
+    assert wait_result(again.get_result_async(), 60).status == GoalStatus.STATUS_CANCELED
