@@ -168,24 +168,30 @@ class Bench:
             if (pose := base.poses.pose(k)).quality >= self.executor["min_quality"]
         ]
 
-    def table(self, objects: int, seed: int, max_failures: int) -> TableResult:
-        """Clean one table of ``objects`` novel objects dropped by ``seed``."""
+    def table(self, objects: int, seed: int, max_failures: int, max_attempts: int) -> TableResult:
+        """Clean one table of ``objects`` novel objects dropped by ``seed``, stopping after
+        ``max_attempts`` attempts."""
         start = time.monotonic()
         robot = SimRobot(self.config, objects=objects, seed=seed)
         try:
-            return self._clean(robot, objects, seed, max_failures, start)
+            return self._clean(robot, objects, seed, max_failures, max_attempts, start)
         finally:
             robot.close()
 
-    def _clean(self, robot, objects, seed, max_failures, start) -> TableResult:
+    def _clean(self, robot, objects, seed, max_failures, max_attempts, start) -> TableResult:
         def on_table() -> int:
             return int(remaining(robot).sum())
 
         result = TableResult(self.config.arm, objects, seed, on_table())
         seen: dict = {}  # the frame and detections the next attempt chooses from
-        state = {"on_table": result.objects, "t": robot.time}
+        state = {"on_table": result.objects, "t": robot.time, "limited": False}
 
         def detect() -> list[Candidate]:
+            # An object left in the hand makes every later grasp close on it and count as a
+            # pick, so failures never pile up: the limit ends such a table.
+            if result.attempts >= max_attempts:
+                state["limited"] = True
+                return []
             frame = robot.render()
             depth = depth_mm(frame.depth)
             prediction = self.predictor.predict(frame.rgb, depth, DEPTH_SCALE_M)
@@ -224,7 +230,8 @@ class Bench:
             detect, lambda c: sequence.pick(c, self.place), 0, max_failures, on_attempt=scored
         )
         result.removed = result.objects - on_table()
-        result.stopped = run.message
+        limited = state["limited"]
+        result.stopped = f"stopped at {max_attempts} attempts" if limited else run.message
         if result.removed < result.objects:
             self._picture(result, "end", seen, None)
         result.wall_s = time.monotonic() - start
@@ -288,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="grconvnet", help="models/<model>.onnx or a path")
     parser.add_argument("--seed", type=int, default=0, help="table k is dropped by seed + k")
     parser.add_argument("--max-failures", type=int, default=5, help="failed attempts in a row")
+    parser.add_argument("--max-attempts", type=int, default=4, help="per object on a table")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench")
     args = parser.parse_args(argv)
     model = Path(args.model)
@@ -301,7 +309,9 @@ def main(argv: list[str] | None = None) -> None:
         for n in args.objects:
             tables = []
             for k in range(args.tables):
-                tables.append(bench.table(n, args.seed + k, args.max_failures))
+                tables.append(
+                    bench.table(n, args.seed + k, args.max_failures, args.max_attempts * n)
+                )
                 s = summarise(tables)
                 progress.set_postfix_str(
                     f"{arm} {n} obj: {100 * s['success_rate']:.0f} % / attempt, "
