@@ -136,3 +136,35 @@ def test_same_grasp_ignores_the_jaws_symmetry_but_not_position_or_approach() -> 
     c, s = np.cos(np.pi / 4), np.sin(np.pi / 4)
     turned[:3, :3] = a[:3, :3] @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
     assert not same_grasp(a, turned)  # closing axis 45° away
+
+
+class StuckHand:
+    """A MotionBackend whose fingers stop 3 cm apart however they are commanded, as when an
+    object is wedged between them; it records what it was asked to do."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def plan(self, grasp, width, place):
+        self.calls.append(("plan",))
+        return None
+
+    def move(self, plan, segment):
+        self.calls.append(("move", segment))
+
+    def grip(self, opening):
+        self.calls.append(("grip", opening))
+        return 0.03
+
+    def opening(self, plan):
+        return 0.05
+
+
+def test_an_object_stuck_in_the_gripper_stops_the_run_before_any_motion() -> None:
+    hand = StuckHand()
+    sequence_ = PickSequence(hand, max_opening=0.085)
+    box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.9)
+    result = clean_table(detect=lambda: [box], pick=lambda c: sequence_.pick(c, PLACE))
+    assert len(result.attempts) == 1 and result.attempts[0].blocked
+    assert "stuck" in result.message and result.picked == 0
+    assert not any(call[0] in ("plan", "move") for call in hand.calls)

@@ -74,6 +74,7 @@ class Attempt:
     stage: Stage
     candidate: Candidate | None = None
     duration: float = 0.0
+    blocked: bool = False  # no further pick can succeed until a person intervenes
 
 
 @dataclass
@@ -98,6 +99,14 @@ class PickSequence:
         """
         start = time.monotonic()
         reasons: list[str] = []
+        # An object left between the fingers (wedged at the last place) would make every
+        # later grasp look like a hold; an empty hand must close fully.
+        if self.backend.grip(0.0) > self.holding_min_m:
+            self.backend.grip(self.max_opening)
+            return Attempt(
+                False, "the gripper does not close: an object is stuck in it", Stage.GRASPING,
+                None, time.monotonic() - start, blocked=True,
+            )  # fmt: skip
         fresh = [c for c in candidates if not any(same_grasp(c.pose, f) for f in self.failed)]
         if candidates and not fresh:
             return Attempt(
@@ -177,7 +186,8 @@ def clean_table(
     on_attempt: Callable[[Attempt], None] = lambda attempt: None,
 ) -> CleanResult:
     """Detect, pick, repeat: stops when nothing graspable remains, after max_objects picks
-    (0: no limit) or after max_consecutive_failures failed attempts in a row."""
+    (0: no limit), after max_consecutive_failures failed attempts in a row, or when an
+    attempt reports the robot blocked."""
     result = CleanResult()
     failures = 0
     while True:
@@ -192,6 +202,9 @@ def clean_table(
         result.attempts.append(attempt)
         on_attempt(attempt)
         result.picked += attempt.success
+        if attempt.blocked:
+            result.message = f"stopped: {attempt.message}"
+            return result
         failures = 0 if attempt.success else failures + 1
         if failures >= max_consecutive_failures:
             result.message = f"stopped after {failures} failed attempts in a row"
