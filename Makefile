@@ -65,7 +65,10 @@ test: build env-train lint  ## lint, then every test (unit, training and real-rc
 
 bench: build env-train  ## model latency per provider, table-clean benchmark, 1-minute 30 Hz soak
 	source ./env.sh && python tools/bench.py && python tools/table_clean_bench.py \
-		--arms ur5 --objects 5 --tables 3 && python tools/soak.py --minutes 1
+		--arms ur5 --objects 5 --tables 3 && \
+		{ test -d data/bench_replay || grasp generate --out data/bench_replay --scenes 4 \
+			--objects 10 --object-set novel --seed 5 --views 2 --workers 2; } && \
+		python tools/soak.py --minutes 1 --replay data/bench_replay
 
 demo: build  ## the main job: a simulated table cleaned through the ROS graph (ARGS="--arm ur5 ...")
 	source ./env.sh && python tools/demo.py $(ARGS)
