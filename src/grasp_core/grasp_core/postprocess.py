@@ -13,6 +13,7 @@ grasp_core.grasp: closing axis, rad, counter-clockwise on screen, in [-pi/2, pi/
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -55,15 +56,26 @@ class PostprocessParams:
 class DecodedMaps:
     """The per-pixel grasp of the best bin, each map (H, W) over the input px.
 
-    quality: smoothed quality (unitless, about 0..1), float32. angle: closing-axis angle,
-    rad, in [-pi/2, pi/2), float64. width_px: opening, input px, >= 0, float32. bin_index:
-    the chosen angle bin.
+    quality: smoothed quality (unitless, about 0..1), float32. cos2, sin2: the chosen bin's
+    cos 2θ and sin 2θ. width_px: opening, input px, >= 0, float32. bin_index: the chosen
+    angle bin. angle (computed on first use): closing-axis angle, rad, in [-pi/2, pi/2),
+    float64; serving reads angles at the peaks only (angle_at), which saves the arctangent
+    of every pixel on each frame.
     """
 
     quality: np.ndarray
-    angle: np.ndarray
+    cos2: np.ndarray
+    sin2: np.ndarray
     width_px: np.ndarray
     bin_index: np.ndarray
+
+    @cached_property
+    def angle(self) -> np.ndarray:
+        return angle_from_maps(self.cos2, self.sin2)
+
+    def angle_at(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Angles (rad) at pixels (v, u) only."""
+        return angle_from_maps(self.cos2[v, u], self.sin2[v, u])
 
 
 def width_from_map(width_map: np.ndarray | float, metadata: ModelMetadata) -> np.ndarray | float:
@@ -154,7 +166,8 @@ def decode_maps(
         cos2, sin2, width = (m.ravel().take(flat).reshape(best.shape) for m in (cos2, sin2, width))
     return DecodedMaps(
         quality=best_quality,
-        angle=angle_from_maps(cos2, sin2),
+        cos2=cos2,
+        sin2=sin2,
         width_px=np.maximum(width_from_map(width, metadata), 0.0).astype(np.float32),
         bin_index=best,
     )
@@ -207,15 +220,16 @@ def grasps_from_maps(decoded: DecodedMaps, params: PostprocessParams) -> list[Im
     unclipped value.
     """
     vs, us = find_peaks(decoded.quality, params)
+    angles = decoded.angle_at(vs, us)
     grasps = []
-    for v, u in zip(vs, us, strict=True):
+    for v, u, angle in zip(vs, us, angles, strict=True):
         width = float(decoded.width_px[v, u])
         jaw = params.jaw_length_px if params.jaw_length_px is not None else width / 2.0
         grasps.append(
             ImageGrasp(
                 u=float(u),
                 v=float(v),
-                angle=float(decoded.angle[v, u]),
+                angle=float(angle),
                 width=width,
                 jaw_length=jaw,
                 quality=float(np.clip(decoded.quality[v, u], 0.0, 1.0)),
