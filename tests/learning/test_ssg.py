@@ -190,3 +190,22 @@ def test_grasp_train_ssg_writes_a_servable_model(tiny_data, tmp_path) -> None:
     sample = open_dataset(str(tiny_data))[0]
     prediction = predictor.predict(sample.rgb, sample.depth)
     assert all(g.label in ("bar", "cube") and g.instance_id >= 1 for g in prediction.grasps)
+
+
+def test_bench_times_an_ssg_export_on_its_own_weights(tmp_path) -> None:
+    from grasp_core.bench import run_bench
+    from grasp_learning.bench import load_onnx_weights
+
+    torch.manual_seed(0)
+    model = build_model("ssg", **SMALL).eval()
+    metadata = metadata_for(model, "ssg", input_size=(64, 64), classes=("bar", "cube"))
+    path = export_onnx(model, metadata, tmp_path / "ssg.onnx")
+    # The training-only semantic head is not in the graph; everything detect() runs is.
+    rebuilt = load_onnx_weights(path, metadata)
+    x = torch.randn(1, 4, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(model.detect(x), rebuilt(x), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    result = run_bench(path, runs=3, threads=1)
+    assert set(result["median_ms"]) >= {"onnxruntime-CPUExecutionProvider", "torch-eager-cpu"}
+    assert result["input"] == [1, 4, 64, 64]

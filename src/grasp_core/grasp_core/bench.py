@@ -16,7 +16,13 @@ import numpy as np
 import onnxruntime as ort
 
 from grasp_core.metadata import ModelMetadata
-from grasp_core.serving import INPUT_NAME, OUTPUT_NAMES, GraspPredictor, choose_providers
+from grasp_core.serving import (
+    INPUT_NAME,
+    GraspPredictor,
+    InstancePredictor,
+    choose_providers,
+    open_predictor,
+)  # fmt: skip
 
 
 def median_ms(run: Callable[[], object], runs: int, warmup: int = 10) -> float:
@@ -72,7 +78,7 @@ def cpu_peak_gflops(threads: int) -> float | None:
 
 def onnxruntime_medians(
     model: str | Path, runs: int, threads: int | None
-) -> tuple[GraspPredictor, dict[str, float]]:
+) -> tuple[GraspPredictor | InstancePredictor, dict[str, float]]:
     """Median inference ms for each provider this onnxruntime build can actually run.
 
     A provider that fails to initialise is reported as skipped rather than timed, since the
@@ -81,7 +87,7 @@ def onnxruntime_medians(
     medians: dict[str, float] = {}
     predictor = None
     for provider in choose_providers(available=ort.get_available_providers()):
-        candidate = GraspPredictor(model, providers=[provider], threads=threads, warmup_runs=0)
+        candidate = open_predictor(model, providers=[provider], threads=threads, warmup_runs=0)
         if candidate.providers[0] != provider:
             continue
         medians[f"onnxruntime-{provider}"] = median_ms(candidate.infer, runs)
@@ -94,7 +100,7 @@ def onnxruntime_medians(
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
-def device_io_median(predictor: GraspPredictor, runs: int) -> float:
+def device_io_median(predictor: GraspPredictor | InstancePredictor, runs: int) -> float:
     """Median ms with the input and the maps resident on GPU 0: the network alone.
 
     The served path (predictor.infer) binds host buffers, so its figure includes the
@@ -105,8 +111,8 @@ def device_io_median(predictor: GraspPredictor, runs: int) -> float:
     binding = session.io_binding()
     frame = np.zeros((1, meta.channels, *meta.input_size), np.float32)
     binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(frame, "cuda", 0))
-    for name in OUTPUT_NAMES:
-        binding.bind_output(name, "cuda", 0)
+    for output in session.get_outputs():
+        binding.bind_output(output.name, "cuda", 0)
     return median_ms(lambda: session.run_with_iobinding(binding), runs)
 
 

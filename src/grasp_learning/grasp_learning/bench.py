@@ -17,6 +17,7 @@ from torch import nn
 
 from grasp_core.bench import median_ms
 from grasp_core.metadata import ModelMetadata
+from grasp_learning.export import exported_module
 from grasp_learning.flops import count_flops
 from grasp_learning.inference_form import inference_form
 from grasp_learning.models import build_model
@@ -38,17 +39,45 @@ def onnx_weights(model_path: str | Path) -> dict[str, np.ndarray]:
 
 def load_onnx_weights(model_path: str | Path, metadata: ModelMetadata) -> nn.Module:
     """The inference-form torch network holding the weights of ``model_path``."""
-    network = inference_form(build_model(metadata.architecture, **metadata.hyperparameters))
+    network, _ = exported_module(
+        inference_form(build_model(metadata.architecture, **metadata.hyperparameters))
+    )
     weights = onnx_weights(model_path)
     state = network.state_dict()
-    missing = sorted(set(state) - set(weights))
+    shape = (1, metadata.channels, *metadata.input_size)
+    # Training-only parts (SSG's semantic head) run in no exported forward: the graph has
+    # no weights for them, and the timed forward does not need them.
+    missing = sorted(set(state) - set(weights) - unused_in_forward(network, shape))
     if missing:
         raise ValueError(
             f"{model_path} lacks weights for {', '.join(missing[:3])}: it was not exported by "
             f"grasp_learning.export from {metadata.architecture} {metadata.hyperparameters}"
         )
-    network.load_state_dict({name: torch.from_numpy(weights[name].copy()) for name in state})
+    network.load_state_dict(
+        {name: torch.from_numpy(weights[name].copy()) for name in state if name in weights},
+        strict=False,
+    )
     return network
+
+
+def unused_in_forward(network: nn.Module, shape: tuple[int, ...]) -> set[str]:
+    """state_dict names of the modules a forward on a zero input of ``shape`` never calls."""
+    called: set[str] = set()
+    hooks = [
+        module.register_forward_hook(lambda *_, name=name: called.add(name))
+        for name, module in network.named_modules()
+    ]
+    with torch.inference_mode():
+        network(torch.zeros(shape))
+    for hook in hooks:
+        hook.remove()
+    return {
+        f"{module_name}.{key}" if module_name else key
+        for module_name, module in network.named_modules()
+        if module_name not in called
+        for key in module.state_dict(keep_vars=True)
+        if "." not in key
+    }
 
 
 def torch_eager_figures(

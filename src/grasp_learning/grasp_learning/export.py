@@ -70,15 +70,20 @@ def read_onnx_metadata(path: str | Path) -> ModelMetadata:
     return ModelMetadata.from_json(props[METADATA_KEY])
 
 
+def exported_module(network: nn.Module) -> tuple[nn.Module, tuple[str, ...]]:
+    """The module an inference-form network is exported as, and its output names: SSG is
+    exported through its detection head (DetectionGraph), the others as they are."""
+    if isinstance(network, SSG):
+        return DetectionGraph(network), INSTANCE_OUTPUTS
+    return network, OUTPUT_NAMES
+
+
 def export_onnx(model: nn.Module, metadata: ModelMetadata, path: str | Path) -> Path:
     """Write the inference form of ``model`` (batch norm folded) to ``path`` as ONNX."""
     check_agrees(model, metadata)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    network = inference_form(model).cpu()
-    outputs = OUTPUT_NAMES
-    if isinstance(network, SSG):
-        network, outputs = DetectionGraph(network), INSTANCE_OUTPUTS
+    network, outputs = exported_module(inference_form(model).cpu())
     example = torch.zeros(1, metadata.channels, *metadata.input_size)
     dynamic = {name: {0: "batch"} for name in (INPUT_NAME, *outputs)}
     with warnings.catch_warnings():
