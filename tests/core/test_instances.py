@@ -286,3 +286,28 @@ def test_box_cells_hold_the_cells_whose_centres_are_inside() -> None:
     # across (cells 1, 2) and 5.5 down (cell 1); (2.5, 2, 3, 3) holds none: cell 1.
     cells = box_cells(np.float32([[2, 2, 13, 6], [2.5, 2, 3, 3]]), (16, 16), 4.0)
     assert cells.tolist() == [[1, 2, 1, 3], [1, 2, 1, 2]]
+
+
+def test_instance_image_maps_masks_back_to_camera_pixels_and_the_best_wins() -> None:
+    from grasp_core.instances import Instance, instance_image
+    from grasp_core.preprocess import CropResize
+
+    # A 40x40 input from the 80x80 square at (20, 10) of a 100x120 image (2 image px per
+    # input px), masks on a 10x10 grid of 4 input px cells (8 image px per cell).
+    crop = CropResize(x0=20, y0=10, width=80, height=80, output_size=(40, 40))
+    left = np.zeros((10, 10), bool)
+    left[2:4, 1:3] = True  # cells rows 2-3, cols 1-2
+    overlap = np.zeros((10, 10), bool)
+    overlap[3, 2] = True
+    instances = [
+        Instance(1, "box", 0.9, (0, 0, 1, 1), left, 4.0),
+        Instance(2, "mug", 0.5, (0, 0, 1, 1), overlap, 4.0),
+    ]
+    labels = instance_image(instances, crop, (100, 120))
+    assert labels.dtype == np.uint16 and labels.shape == (100, 120)
+    # Cell (row r, col c) covers image px u in [20 + 8c, 28 + 8c), v in [10 + 8r, 18 + 8r).
+    expected = np.zeros((100, 120), np.uint16)
+    expected[10 + 16 : 10 + 32, 20 + 8 : 20 + 24] = 1
+    assert np.array_equal(labels, expected)  # the box (0.9) wins the shared cell over 0.5
+    assert not labels[:10].any() and not labels[:, :20].any() and not labels[90:].any()
+    assert not instance_image([], crop, (100, 120)).any()

@@ -126,3 +126,33 @@ def test_a_missing_model_leaves_the_node_up_and_reporting_the_error(ros_graph, t
     assert status.level == DiagnosticStatus.ERROR
     assert "absent.onnx" in status.message and "does not exist" in status.message
     assert node.predictor is None
+
+
+def test_an_instance_wise_model_publishes_its_masks_with_the_grasps_ids(ros_graph, table_frame):
+    from grasp_inference.node import INSTANCES_TOPIC
+
+    node = ros_graph.add(
+        InferenceNode(
+            context=ros_graph.context, parameter_overrides=[Parameter("model", value="ssg")]
+        )
+    )
+    detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
+    masks = collect(ros_graph, INSTANCES_TOPIC, Image, qos_profile_sensor_data)
+    camera = Camera(ros_graph, table_frame)
+    ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
+    for sec in range(1, 40):
+        camera.send(sec)
+        if masks:
+            break
+        ros_graph.wait_for(lambda: True, timeout=0.2)
+    ros_graph.wait_for(lambda: detections and masks, timeout=20, what="instance masks")
+    labels = image_array(masks[0])
+    assert masks[0].encoding == "16UC1" and labels.shape == (480, 640)
+    assert masks[0].header.stamp == detections[0].header.stamp
+    best = detections[0].grasps[0]
+    assert best.instance_id >= 1 and best.label
+    # The detected object's mask lies on the box, and covers most of it.
+    mine = labels == best.instance_id
+    box = table_frame.instance_mask == 1
+    assert (mine & box).sum() > 0.5 * mine.sum()
+    assert (mine & box).sum() > 0.5 * box.sum()

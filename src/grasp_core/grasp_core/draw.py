@@ -63,3 +63,15 @@ def draw_grasps(image: np.ndarray, grasps: Sequence[ImageGrasp]) -> np.ndarray:
             cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA,
         )  # fmt: skip
     return canvas
+
+
+def tint_instances(bgr: np.ndarray, labels: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """A copy of a BGR image with each instance of a label image (0 = none, k = instance id,
+    as grasp_core.instances.instance_image) tinted in a colour of its own."""
+    out = bgr.copy()
+    for instance_id in np.unique(labels[labels > 0]):
+        hue = (int(instance_id) * 47) % 180  # well-spread hues for neighbouring ids
+        colour = cv2.cvtColor(np.uint8([[[hue, 200, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
+        region = labels == instance_id
+        out[region] = ((1 - alpha) * out[region] + alpha * colour).astype(np.uint8)
+    return out

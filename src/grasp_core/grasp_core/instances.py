@@ -23,7 +23,7 @@ import numpy as np
 from grasp_core.grasp import ImageGrasp
 from grasp_core.metadata import AnchorSpec, ModelMetadata
 from grasp_core.postprocess import angle_from_maps, width_from_map
-from grasp_core.preprocess import InputError
+from grasp_core.preprocess import CropResize, InputError
 
 COEFFICIENT_SETS = ("mask", "quality", "sin2theta", "cos2theta", "width")
 """The five coefficient sets per anchor, in the order of the network's coefficient axis."""
@@ -332,3 +332,31 @@ def decode_instances(
         )
     order = sorted(range(len(grasps)), key=lambda j: -grasps[j].quality)
     return instances, [grasps[j] for j in order]
+
+
+def instance_image(
+    instances: Sequence[Instance], crop: CropResize, image_size: tuple[int, int]
+) -> np.ndarray:
+    """The instances' masks as one label image over the full camera image.
+
+    image_size: (height, width) of the camera image, px. Returns (H, W) uint16: 0 where no
+    instance is, else the instance_id of the best-scored instance covering the pixel (the
+    id its grasp carries). Each image pixel takes the mask cell under its centre, mapped
+    through ``crop``; pixels outside the crop are 0.
+    """
+    labels = np.zeros(image_size, np.uint16)
+    if not instances:
+        return labels
+    grid = instances[0].mask.shape
+    stride = instances[0].mask_stride
+    u, v = crop.to_input(np.arange(image_size[1]), np.arange(image_size[0]))
+    cols = np.floor((u + 0.5) / stride).astype(np.intp)
+    rows = np.floor((v + 0.5) / stride).astype(np.intp)
+    inside_u = (cols >= 0) & (cols < grid[1])
+    inside_v = (rows >= 0) & (rows < grid[0])
+    cells = np.ix_(rows.clip(0, grid[0] - 1), cols.clip(0, grid[1] - 1))
+    covered = np.outer(inside_v, inside_u)
+    # Worst first, so the best-scored instance wins where masks overlap.
+    for instance in sorted(instances, key=lambda i: i.score):
+        labels[covered & instance.mask[cells]] = instance.instance_id
+    return labels

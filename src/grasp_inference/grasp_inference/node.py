@@ -3,7 +3,8 @@
 Subscribes the realsense2_camera topics, matches colour, depth and camera_info by stamp,
 runs the newest complete frame in a worker thread (frames that arrive while it is busy
 replace each other: drop, don't queue) and publishes /grasp/detections, an annotated
-/grasp/debug_image and per-frame latency on /diagnostics.
+/grasp/debug_image, for instance-wise models (SSG) the instance masks on /grasp/instances,
+and per-frame latency on /diagnostics.
 """
 
 from __future__ import annotations
@@ -26,15 +27,22 @@ from grasp_camera.messages import (
     image_array,
     image_msg,
 )  # fmt: skip
-from grasp_core.draw import draw_grasps
+from grasp_core.draw import draw_grasps, tint_instances
+from grasp_core.instances import instance_image
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.preprocess import InputError
-from grasp_core.serving import GraspPredictor, InstancePredictor, open_predictor
+from grasp_core.serving import (
+    GraspPredictor,
+    InstancePrediction,
+    InstancePredictor,
+    open_predictor,
+)  # fmt: skip
 from grasp_inference.frames import LatencyStats, LatestSlot, StampMatcher
 from grasp_interfaces.msg import ImageGrasp, ImageGraspArray
 
 DETECTIONS_TOPIC = "/grasp/detections"
 DEBUG_IMAGE_TOPIC = "/grasp/debug_image"
+INSTANCES_TOPIC = "/grasp/instances"  # instance-wise models: 16UC1, pixel = instance_id
 MODES = ("continuous", "on_demand")
 PARAMETERS = {
     "model": "grconvnet",  # grconvnet | ggcnn2 | ssg: the file <models_dir>/<model>.onnx
@@ -101,6 +109,7 @@ class InferenceNode(Node):
             )
         self.detections_pub = self.create_publisher(ImageGraspArray, DETECTIONS_TOPIC, 10)
         self.debug_pub = self.create_publisher(Image, DEBUG_IMAGE_TOPIC, qos_profile_sensor_data)
+        self.instances_pub = self.create_publisher(Image, INSTANCES_TOPIC, qos_profile_sensor_data)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_service(Trigger, "~/detect", self._on_detect)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -151,11 +160,16 @@ class InferenceNode(Node):
         out = ImageGraspArray(header=color.header)
         out.grasps = [image_grasp_msg(g) for g in prediction.grasps]
         self.detections_pub.publish(out)
+        stamp, frame_id = color.header.stamp, color.header.frame_id
+        labels = None
+        if isinstance(prediction, InstancePrediction):
+            labels = instance_image(prediction.instances, prediction.crop, rgb.shape[:2])
+            self.instances_pub.publish(image_msg(labels, "16UC1", stamp, frame_id))
         if self.publish_debug:
             bgr = draw_grasps(rgb, prediction.grasps)
-            self.debug_pub.publish(
-                image_msg(bgr, "bgr8", color.header.stamp, color.header.frame_id)
-            )
+            if labels is not None:
+                bgr = tint_instances(bgr, labels)
+            self.debug_pub.publish(image_msg(bgr, "bgr8", stamp, frame_id))
 
     def _publish_diagnostics(self) -> None:
         level, message = self.status
