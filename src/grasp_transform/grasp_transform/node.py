@@ -52,7 +52,7 @@ PARAMETERS = {
     "min_quality": 0.0,
     "max_opening_m": 0.0,  # 0: the arm YAML's gripper.max_opening, else the default gripper's
     "stamp_tolerance_s": 0.01,  # detections and depth of one frame are at most this far apart
-    "depth_buffer": 10,
+    "depth_buffer": 30,  # depth frames kept to pair with detections: 1 s at 30 Hz
     "max_markers": 20,
     "detect_timeout_s": 2.0,
 }
