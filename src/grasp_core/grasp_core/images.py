@@ -52,7 +52,12 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "16UC1": (np.dtype(np.uint16), 1),
     "mono16": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
+    # Read only (the Azure Kinect driver's colour); the alpha channel is dropped.
+    "rgba8": (np.dtype(np.uint8), 4),
+    "bgra8": (np.dtype(np.uint8), 4),
 }
+# Channel order of each colour encoding's RGB, as indices into its channels.
+RGB_CHANNELS = {"rgb8": [0, 1, 2], "bgr8": [2, 1, 0], "rgba8": [0, 1, 2], "bgra8": [2, 1, 0]}
 
 
 def decode_image(
@@ -65,7 +70,8 @@ def decode_image(
 ) -> np.ndarray:
     """The array of a raw image buffer laid out as in sensor_msgs/Image.
 
-    Returns HxW (one channel) or HxWx3 in RGB order (bgr8 is converted); a new array that
+    Returns HxW (one channel) or HxWx3 in RGB order (bgr8 is reordered, the alpha of
+    rgba8 and bgra8 dropped); a new array that
     does not alias ``data``. Raises InputError for an unknown encoding or a buffer whose size
     does not match height x step.
     """
@@ -84,15 +90,16 @@ def decode_image(
     rows = buffer.reshape(height, step)[:, :row_bytes]
     image = rows.copy().view(dtype.newbyteorder(">" if big_endian else "<"))
     image = image.astype(dtype, copy=False).reshape(height, width, channels)
-    if encoding == "bgr8":
-        image = image[..., ::-1]
+    if encoding in RGB_CHANNELS:
+        image = image[..., RGB_CHANNELS[encoding]]
     return np.ascontiguousarray(image[..., 0] if channels == 1 else image)
 
 
 def encode_image(image: np.ndarray, encoding: str) -> tuple[int, bytes]:
     """(step, little-endian bytes) of an HxW or HxWx3 array in ``encoding`` (rgb8: RGB order)."""
-    if encoding not in ENCODINGS:
-        raise InputError(f"cannot encode '{encoding}'; use one of {', '.join(ENCODINGS)}")
+    writable = [name for name, (_, channels) in ENCODINGS.items() if channels != 4]
+    if encoding not in writable:
+        raise InputError(f"cannot encode '{encoding}'; use one of {', '.join(writable)}")
     dtype, channels = ENCODINGS[encoding]
     shape_ok = image.ndim == 2 if channels == 1 else image.ndim == 3 and image.shape[2] == channels
     if image.dtype != dtype or not shape_ok:
