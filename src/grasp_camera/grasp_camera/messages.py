@@ -22,6 +22,11 @@ OPTICAL_FRAME = "camera_color_optical_frame"
 DEPTH_ENCODING = "16UC1"  # mm, 0 = no measurement
 
 
+def stamp_ns(header) -> int:
+    """A std_msgs/Header's stamp in ns, the key that pairs a frame's messages."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
 def image_msg(image: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:
     """An Image message of an HxW or HxWx3 array (rgb8 arrays are in RGB order)."""
     step, data = encode_image(image, encoding)

@@ -26,6 +26,7 @@ from grasp_camera.messages import (
     DEPTH_TOPIC,
     image_array,
     image_msg,
+    stamp_ns,
 )  # fmt: skip
 from grasp_core.draw import draw_grasps, tint_instances
 from grasp_core.instances import instance_image
@@ -64,10 +65,6 @@ def image_grasp_msg(g) -> ImageGrasp:
         jaw_length=float(g.jaw_length), quality=float(g.quality),
         instance_id=int(g.instance_id), label=g.label,
     )  # fmt: skip
-
-
-def stamp_ns(msg) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 class InferenceNode(Node):
@@ -117,7 +114,7 @@ class InferenceNode(Node):
         self._worker.start()
 
     def _on_message(self, stream: str, msg) -> None:
-        frame = self.matcher.add(stream, stamp_ns(msg), msg)
+        frame = self.matcher.add(stream, stamp_ns(msg.header), msg)
         if frame is None or self.predictor is None:
             return
         if self.mode == "continuous" or self.requests.acquire(blocking=False):

@@ -28,11 +28,6 @@ MARKER_NAMESPACE = "grasps"
 MARKER_LINE_WIDTH_M = 0.003
 
 
-def stamp_ns(header: Header) -> int:
-    """A header's stamp in ns."""
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-
-
 def image_grasps(msg: ImageGraspArray) -> list[ImageGrasp]:
     """The grasp_core grasps of a detections message, in its order."""
     return [

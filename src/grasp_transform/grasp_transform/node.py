@@ -25,7 +25,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC
+from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC, stamp_ns
 from grasp_core.frames import load_camera_calibration
 from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
 from grasp_core.pose import APPROACHES, TransformSettings
@@ -33,7 +33,7 @@ from grasp_core.preprocess import InputError
 from grasp_core.workspace import Workspace
 from grasp_interfaces.msg import GraspArray, ImageGraspArray
 from grasp_interfaces.srv import DetectGrasps
-from grasp_transform.convert import marker_array, stamp_ns, transform_frame, transform_matrix
+from grasp_transform.convert import marker_array, transform_frame, transform_matrix
 
 DETECTIONS_TOPIC, GRASPS_TOPIC, MARKERS_TOPIC = (
     "/grasp/detections",
