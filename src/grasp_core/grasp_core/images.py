@@ -56,8 +56,10 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgba8": (np.dtype(np.uint8), 4),
     "bgra8": (np.dtype(np.uint8), 4),
 }
-# Channel order of each colour encoding's RGB, as indices into its channels.
-RGB_CHANNELS = {"rgb8": [0, 1, 2], "bgr8": [2, 1, 0], "rgba8": [0, 1, 2], "bgra8": [2, 1, 0]}
+# The RGB channels of each colour encoding other than rgb8, as a slice of its channels (a
+# view: rgb8 frames, the common case, are decoded with no copy beyond the one out of the
+# message buffer).
+RGB_CHANNELS = {"bgr8": slice(None, None, -1), "rgba8": slice(0, 3), "bgra8": slice(2, None, -1)}
 
 
 def decode_image(
@@ -108,6 +110,6 @@ def encode_image(image: np.ndarray, encoding: str) -> tuple[int, bytes]:
             f"{image.shape}"
         )
     if encoding == "bgr8":
-        image = image[..., ::-1]
+        image = image[..., RGB_CHANNELS["bgr8"]]
     image = np.ascontiguousarray(image, dtype.newbyteorder("<"))
     return image.shape[1] * channels * dtype.itemsize, image.tobytes()
