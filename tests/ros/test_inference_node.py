@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,15 @@ class Camera:
             camera_info_msg(self.frame.intrinsics, stamp, OPTICAL_FRAME)
         )
 
+    def send_until(self, received: list, frames: int = 40, period_s: float = 0.2) -> None:
+        """Send frames stamped 1, 2, ... s until ``received`` holds a message (or ``frames``
+        were sent): the node may drop the first while it warms up."""
+        for sec in range(1, frames):
+            self.send(sec)
+            if received:
+                return
+            time.sleep(period_s)
+
 
 def collect(graph, topic, kind, qos=10) -> list:
     received: list = []
@@ -77,11 +87,7 @@ def test_detections_come_with_the_frames_stamp_and_lie_on_the_box(ros_graph, tab
     debug = collect(ros_graph, DEBUG_IMAGE_TOPIC, Image, qos_profile_sensor_data)
     camera = Camera(ros_graph, table_frame)
     ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
-    for sec in range(1, 40):
-        camera.send(sec)
-        if detections:
-            break
-        ros_graph.wait_for(lambda: True, timeout=0.2)
+    camera.send_until(detections)
     ros_graph.wait_for(lambda: detections and debug, timeout=20, what="detections")
     first = detections[0]
     assert first.header.frame_id == OPTICAL_FRAME and first.header.stamp.sec >= 1
@@ -140,11 +146,7 @@ def test_an_instance_wise_model_publishes_its_masks_with_the_grasps_ids(ros_grap
     masks = collect(ros_graph, INSTANCES_TOPIC, Image, qos_profile_sensor_data)
     camera = Camera(ros_graph, table_frame)
     ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
-    for sec in range(1, 40):
-        camera.send(sec)
-        if masks:
-            break
-        ros_graph.wait_for(lambda: True, timeout=0.2)
+    camera.send_until(masks)
     ros_graph.wait_for(lambda: detections and masks, timeout=20, what="instance masks")
     labels = image_array(masks[0])
     assert masks[0].encoding == "16UC1" and labels.shape == (480, 640)
