@@ -172,6 +172,15 @@ class Prediction:
     postprocess_ms: float
 
 
+def _output_binding(session: ort.InferenceSession, outputs: dict[str, np.ndarray]) -> ort.IOBinding:
+    """An IOBinding that writes each named output into its host buffer: the same buffers on
+    every run, so a predictor allocates nothing per frame."""
+    binding = session.io_binding()
+    for name, array in outputs.items():
+        binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
+    return binding
+
+
 def _bind_input(binding: ort.IOBinding, array: np.ndarray) -> None:
     """Bind ``array`` as the graph input for the next run. Done before every run: a
     provider on another device (CUDA, TensorRT) copies a host input when it is bound, so a
@@ -240,11 +249,7 @@ class GraspPredictor:
         self._outputs = {
             name: np.empty((1, self.metadata.angle_bins, h, w), np.float32) for name in OUTPUT_NAMES
         }
-        # Binding the same host buffers once lets every run write in place, with no
-        # per-frame allocation of inputs or outputs.
-        self._binding = self.session.io_binding()
-        for name, array in self._outputs.items():
-            self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
+        self._binding = _output_binding(self.session, self._outputs)
         for _ in range(warmup_runs):
             self.infer()
 
@@ -350,10 +355,7 @@ class InstancePredictor:
             "prototypes": (*grid, k),
         }
         self._outputs = {name: np.empty((1, *shapes[name]), np.float32) for name in shapes}
-        # As GraspPredictor: the same host buffers on every run, no per-frame allocation.
-        self._binding = self.session.io_binding()
-        for name, array in self._outputs.items():
-            self._binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
+        self._binding = _output_binding(self.session, self._outputs)
         for _ in range(warmup_runs):
             self.infer()
 
