@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_camera.frame import depth_mm as depth_mm  # ROS-free, re-exported for the nodes
@@ -71,3 +73,27 @@ def camera_intrinsics(msg: CameraInfo) -> CameraIntrinsics:
         fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]),
         width=int(msg.width), height=int(msg.height),
     )  # fmt: skip
+
+
+class CameraPublisher:
+    """The three camera topics of a driver node, with sensor-data QoS: one frame goes out
+    as colour, aligned depth and camera_info under one stamp and frame id."""
+
+    def __init__(self, node: Node) -> None:
+        qos = qos_profile_sensor_data
+        self.color = node.create_publisher(Image, COLOR_TOPIC, qos)
+        self.depth = node.create_publisher(Image, DEPTH_TOPIC, qos)
+        self.info = node.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos)
+
+    def publish(
+        self,
+        rgb: np.ndarray,
+        depth: np.ndarray,
+        intrinsics: CameraIntrinsics,
+        stamp: Time,
+        frame_id: str = OPTICAL_FRAME,
+    ) -> None:
+        """rgb: HxWx3 uint8 RGB; depth: HxW uint16 mm aligned to rgb (0 = missing)."""
+        self.color.publish(image_msg(rgb, "rgb8", stamp, frame_id))
+        self.depth.publish(image_msg(depth, DEPTH_ENCODING, stamp, frame_id))
+        self.info.publish(camera_info_msg(intrinsics, stamp, frame_id))

@@ -17,19 +17,9 @@ import rclpy
 from builtin_interfaces.msg import Time
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_camera.frame import CameraError, CameraSource
-from grasp_camera.messages import (
-    CAMERA_INFO_TOPIC,
-    COLOR_TOPIC,
-    DEPTH_ENCODING,
-    DEPTH_TOPIC,
-    OPTICAL_FRAME,
-    camera_info_msg,
-    image_msg,
-)  # fmt: skip
+from grasp_camera.messages import OPTICAL_FRAME, CameraPublisher
 from grasp_camera.sources import SourceSettings, make_source
 
 # Parameters: the source's settings (sources.SourceSettings, same names and defaults) and these.
@@ -64,10 +54,7 @@ class CameraNode(Node):
             self.source = make_source(settings)
         except CameraError as error:
             self.setup_error = str(error)
-        qos = qos_profile_sensor_data
-        self.color_pub = self.create_publisher(Image, COLOR_TOPIC, qos)
-        self.depth_pub = self.create_publisher(Image, DEPTH_TOPIC, qos)
-        self.info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos)
+        self.camera = CameraPublisher(self)
         self.period_s = 1.0 / value["rate_hz"] if self.source else LOG_EVERY_S
         self.stop = threading.Event()
         self.reader = threading.Thread(target=self.run, name="grasp_camera_reader", daemon=True)
@@ -92,9 +79,7 @@ class CameraNode(Node):
             self.get_logger().error(str(error), throttle_duration_sec=LOG_EVERY_S)
             return
         stamp = stamp_of(frame.stamp_s)
-        self.color_pub.publish(image_msg(frame.rgb, "rgb8", stamp, self.frame_id))
-        self.depth_pub.publish(image_msg(frame.depth_mm, DEPTH_ENCODING, stamp, self.frame_id))
-        self.info_pub.publish(camera_info_msg(frame.intrinsics, stamp, self.frame_id))
+        self.camera.publish(frame.rgb, frame.depth_mm, frame.intrinsics, stamp, self.frame_id)
 
     def destroy_node(self) -> None:
         self.stop.set()

@@ -20,22 +20,12 @@ from concurrent.futures import Future
 import rclpy
 from ament_index_python.packages import get_package_share_directory
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from grasp_camera.messages import (
-    CAMERA_INFO_TOPIC,
-    COLOR_TOPIC,
-    DEPTH_ENCODING,
-    DEPTH_TOPIC,
-    OPTICAL_FRAME,
-    camera_info_msg,
-    depth_mm,
-    image_msg,
-)  # fmt: skip
+from grasp_camera.messages import CameraPublisher, depth_mm
 from grasp_executor.kinematics import load_arm_config
 from grasp_sim.robot import GRIPPER_JOINT, SimRobot, trajectory_arrays
 
@@ -61,10 +51,7 @@ class SimNode(Node):
         self.camera_period = 1.0 / p["camera_rate_hz"]
         self.requests: queue.Queue[tuple[Callable, Future]] = queue.Queue()
         self.joints_pub = self.create_publisher(JointState, "/joint_states", 10)
-        qos = qos_profile_sensor_data
-        self.color_pub = self.create_publisher(Image, COLOR_TOPIC, qos)
-        self.depth_pub = self.create_publisher(Image, DEPTH_TOPIC, qos)
-        self.info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos)
+        self.camera = CameraPublisher(self)
         self.create_subscription(
             JointTrajectory, "/arm_controller/joint_trajectory", self.on_trajectory, 10
         )
@@ -111,10 +98,7 @@ class SimNode(Node):
     def publish_camera(self) -> None:
         frame = self.robot.render()
         stamp = self.get_clock().now().to_msg()
-        self.color_pub.publish(image_msg(frame.rgb, "rgb8", stamp, OPTICAL_FRAME))
-        depth = image_msg(depth_mm(frame.depth), DEPTH_ENCODING, stamp, OPTICAL_FRAME)
-        self.depth_pub.publish(depth)
-        self.info_pub.publish(camera_info_msg(frame.intrinsics, stamp, OPTICAL_FRAME))
+        self.camera.publish(frame.rgb, depth_mm(frame.depth), frame.intrinsics, stamp)
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
         try:
