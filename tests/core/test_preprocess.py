@@ -152,6 +152,23 @@ def test_point_and_grasp_land_where_expected_in_the_crop():
     assert (in_input.width, in_input.jaw_length) == pytest.approx((20.0, 10.0))
 
 
+def test_shrink_by_a_fractional_factor_averages_and_keeps_the_geometry():
+    crop = centre_crop((H, W), (224, 224))  # 480 -> 224 px: a factor of 2.14
+    checkerboard = np.zeros((H, W, 3), dtype=np.uint8)
+    checkerboard[::2, ::2] = checkerboard[1::2, 1::2] = 255
+    small = crop.apply_rgb(checkerboard).astype(float)
+    # Anti-aliased: a 1 px pattern above the new Nyquist limit averages out to mid grey
+    # (point sampling would give black and white).
+    assert np.abs(small - 127.5).max() < 8.0
+    square = np.zeros((H, W, 3), dtype=np.uint8)
+    square[196:208, 276:288] = 255  # centred on image px (281.5, 201.5)
+    small = crop.apply_rgb(square)[..., 0].astype(float)
+    vv, uu = np.nonzero(small)
+    expected = crop.to_input(281.5, 201.5)
+    centroid = (np.average(uu, weights=small[vv, uu]), np.average(vv, weights=small[vv, uu]))
+    assert centroid == pytest.approx(expected, abs=0.05)
+
+
 def test_depth_resize_keeps_measured_values_and_missing_pixels():
     depth = np.zeros((4, 8), dtype=np.uint16)
     depth[:, 4:] = 900
