@@ -54,28 +54,60 @@ class PostprocessParams:
 
 @dataclass(frozen=True, eq=False)
 class DecodedMaps:
-    """The per-pixel grasp of the best bin, each map (H, W) over the input px.
+    """The per-pixel grasp of the best angle bin over the input px.
 
-    quality: smoothed quality (unitless, about 0..1), float32. cos2, sin2: the chosen bin's
-    cos 2θ and sin 2θ. width_px: opening, input px, >= 0, float32. bin_index: the chosen
-    angle bin. angle (computed on first use): closing-axis angle, rad, in [-pi/2, pi/2),
-    float64; serving reads angles at the peaks only (angle_at), which saves the arctangent
-    of every pixel on each frame.
+    quality: (H, W) smoothed quality of the best bin (unitless, about 0..1), float32.
+    bin_index: (H, W) the best bin. cos2_bins, sin2_bins, width_bins: the network's raw
+    (N, H, W) maps of every bin. width_scale: input px per width-map unit.
+
+    The chosen bin's maps (cos2, sin2, width_px in input px >= 0, angle in rad in
+    [-pi/2, pi/2)) are gathered on first use; serving reads them at the peaks only
+    (angle_at, width_at), which saves a gather and an arctangent over every pixel per frame.
     """
 
     quality: np.ndarray
-    cos2: np.ndarray
-    sin2: np.ndarray
-    width_px: np.ndarray
     bin_index: np.ndarray
+    cos2_bins: np.ndarray
+    sin2_bins: np.ndarray
+    width_bins: np.ndarray
+    metadata: ModelMetadata
+
+    def _chosen(self, stack: np.ndarray) -> np.ndarray:
+        if len(stack) == 1:
+            return stack[0]
+        # A flat gather: several times faster than take_along_axis on (N, H, W) stacks.
+        best = self.bin_index
+        flat = (best * best.size + np.arange(best.size).reshape(best.shape)).ravel()
+        return stack.ravel().take(flat).reshape(best.shape)
+
+    @cached_property
+    def cos2(self) -> np.ndarray:
+        return self._chosen(self.cos2_bins)
+
+    @cached_property
+    def sin2(self) -> np.ndarray:
+        return self._chosen(self.sin2_bins)
+
+    @cached_property
+    def width_px(self) -> np.ndarray:
+        return self._width(self._chosen(self.width_bins))
 
     @cached_property
     def angle(self) -> np.ndarray:
         return angle_from_maps(self.cos2, self.sin2)
 
+    def _width(self, width_map: np.ndarray) -> np.ndarray:
+        # Negative widths are regression noise: 0 px.
+        return np.maximum(width_from_map(width_map, self.metadata), 0.0).astype(np.float32)
+
     def angle_at(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Angles (rad) at pixels (v, u) only."""
-        return angle_from_maps(self.cos2[v, u], self.sin2[v, u])
+        b = self.bin_index[v, u]
+        return angle_from_maps(self.cos2_bins[b, v, u], self.sin2_bins[b, v, u])
+
+    def width_at(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Openings (input px, >= 0) at pixels (v, u) only."""
+        return self._width(self.width_bins[self.bin_index[v, u], v, u])
 
 
 def width_from_map(width_map: np.ndarray | float, metadata: ModelMetadata) -> np.ndarray | float:
@@ -113,9 +145,10 @@ def smooth_quality(quality: np.ndarray, sigma_px: float) -> np.ndarray:
     quality = np.asarray(quality, dtype=np.float32)
     if sigma_px == 0:
         return quality.copy()
-    return np.stack(
-        [cv2.GaussianBlur(q, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE) for q in quality]
-    )
+    smoothed = np.empty_like(quality)
+    for q, out in zip(quality, smoothed, strict=True):
+        cv2.GaussianBlur(q, (0, 0), sigma_px, dst=out, borderType=cv2.BORDER_REPLICATE)
+    return smoothed
 
 
 def _as_stack(name: str, grasp_map: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
@@ -158,19 +191,7 @@ def decode_maps(
     )
     smoothed = smooth_quality(quality, params.quality_sigma_px)
     best_quality, best = _best_bin(smoothed)
-    if len(smoothed) == 1:
-        cos2, sin2, width = cos2[0], sin2[0], width[0]
-    else:
-        # A flat gather: several times faster than take_along_axis on (N, H, W) stacks.
-        flat = (best * best.size + np.arange(best.size).reshape(best.shape)).ravel()
-        cos2, sin2, width = (m.ravel().take(flat).reshape(best.shape) for m in (cos2, sin2, width))
-    return DecodedMaps(
-        quality=best_quality,
-        cos2=cos2,
-        sin2=sin2,
-        width_px=np.maximum(width_from_map(width, metadata), 0.0).astype(np.float32),
-        bin_index=best,
-    )
+    return DecodedMaps(best_quality, best, cos2, sin2, width, metadata)
 
 
 def _best_bin(quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,10 +241,9 @@ def grasps_from_maps(decoded: DecodedMaps, params: PostprocessParams) -> list[Im
     unclipped value.
     """
     vs, us = find_peaks(decoded.quality, params)
-    angles = decoded.angle_at(vs, us)
+    angles, widths = decoded.angle_at(vs, us), decoded.width_at(vs, us).tolist()
     grasps = []
-    for v, u, angle in zip(vs, us, angles, strict=True):
-        width = float(decoded.width_px[v, u])
+    for v, u, angle, width in zip(vs, us, angles, widths, strict=True):
         jaw = params.jaw_length_px if params.jaw_length_px is not None else width / 2.0
         grasps.append(
             ImageGrasp(

@@ -288,9 +288,14 @@ def normalize_rgb(
     Times norm.rgb_scale, minus the mean over the whole image (all channels) when
     norm.rgb_centre. Written into out (3xHxW float32) when given.
     """
-    out = np.multiply(rgb.transpose(2, 0, 1), np.float32(norm.rgb_scale), out=out, dtype=np.float32)
-    if norm.rgb_centre:
-        out -= np.float32(out.mean(dtype=np.float64))
+    if out is None:
+        out = np.empty((3, *rgb.shape[:2]), dtype=np.float32)
+    # The mean of the uint8 image, then one converting subtraction per contiguous plane:
+    # half the time of scaling a channel-first (strided) view and then taking its mean.
+    mean = np.float32(np.mean(cv2.mean(rgb)[:3]) if norm.rgb_centre else 0.0)
+    for plane, channel in zip(cv2.split(rgb), out, strict=True):
+        np.subtract(plane, mean, out=channel, dtype=np.float32)
+    out *= np.float32(norm.rgb_scale)
     return out
 
 

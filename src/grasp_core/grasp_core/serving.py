@@ -161,7 +161,8 @@ class Prediction:
     """Grasps of one frame and what produced them.
 
     grasps: best first, in full-image px. maps: the decoded per-pixel grasp over the
-    network input (input px; see crop for the mapping). Times in ms.
+    network input (input px; see crop for the mapping); its raw per-bin maps are the
+    predictor's output buffers, so read them before the next predict(). Times in ms.
     """
 
     grasps: list[ImageGrasp]

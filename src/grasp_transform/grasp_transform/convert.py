@@ -7,7 +7,7 @@ timed (grasp_transform.bench) and reused; the geometry is grasp_core.pose's.
 from __future__ import annotations
 
 import numpy as np
-from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, TransformStamped
+from geometry_msgs.msg import Point, TransformStamped
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, Header
@@ -62,17 +62,17 @@ def grasp_array(result: BaseGrasps, detections: ImageGraspArray, header: Header)
     quats = Rotation.from_matrix(result.poses.rotations).as_quat() if len(result.poses) else ()
     for k, i in enumerate(result.indices):
         source = detections.grasps[i]
-        (px, py, pz), (qx, qy, qz, qw) = result.poses.positions[k].tolist(), quats[k].tolist()
-        pose = Pose(
-            position=Point(x=px, y=py, z=pz), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw)
-        )
-        out.grasps.append(
-            Grasp(
-                pose=PoseStamped(header=header, pose=pose), width=float(result.poses.widths[k]),
-                quality=source.quality, label=source.label, instance_id=source.instance_id,
-                image_grasp=source,
-            )
+        grasp = Grasp(
+            width=float(result.poses.widths[k]), quality=source.quality, label=source.label,
+            instance_id=source.instance_id, image_grasp=source,
         )  # fmt: skip
+        # Filled in place: a message builds its default sub-messages even when given others,
+        # so passing a new PoseStamped would build the pose twice (half of this loop's time).
+        grasp.pose.header = header
+        position, orientation = grasp.pose.pose.position, grasp.pose.pose.orientation
+        position.x, position.y, position.z = result.poses.positions[k].tolist()
+        orientation.x, orientation.y, orientation.z, orientation.w = quats[k].tolist()
+        out.grasps.append(grasp)
     return out
 
 
