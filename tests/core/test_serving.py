@@ -98,3 +98,11 @@ def test_choose_providers_prefers_gpu_and_keeps_cpu_last() -> None:
         "CUDAExecutionProvider",
         "CPUExecutionProvider",
     ]
+
+
+def test_worker_threads_sleep_between_frames(tmp_path: Path) -> None:
+    # Spinning workers would take the cores that the frame's pre- and post-processing and
+    # the other nodes of the graph need between two inferences.
+    predictor = GraspPredictor(constant_model(tmp_path / "m.onnx", grconvnet_metadata()), threads=2)
+    options = predictor.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
