@@ -63,11 +63,13 @@ format: env  ## apply ruff's fixes and formatting
 test: build env-train lint  ## lint, then every test (unit, training and real-rclpy integration)
 	source ./env.sh && pytest
 
-bench: build env-train  ## model latency per provider, table-clean benchmark, 1-minute 30 Hz soak
-	source ./env.sh && python tools/bench.py && python tools/table_clean_bench.py \
-		--arms ur5 --objects 5 --tables 3 && \
+bench: build env-train  ## model latency, SSG decoding ways, table-clean benchmark, 1-minute 30 Hz soak
+	source ./env.sh && \
 		{ test -d data/bench_replay || grasp generate --out data/bench_replay --scenes 4 \
 			--objects 10 --object-set novel --seed 5 --views 2 --workers 2; } && \
+		python tools/bench.py && \
+		python tools/ssg_decoding_bench.py --replay data/bench_replay && \
+		python tools/table_clean_bench.py --arms ur5 --objects 5 --tables 3 && \
 		python tools/soak.py --minutes 1 --replay data/bench_replay
 
 demo: build  ## the main job: a simulated table cleaned through the ROS graph (ARGS="--arm ur5 ...")

@@ -307,25 +307,65 @@ def decode_instances(
         rows[i], cols[i], peaks[i] = r0 + row, c0 + col, quality[row, col]
     # Angle and width are only needed at the peak.
     at_peak = np.einsum("nk,nsk->ns", prototypes[rows, cols], coefficients[:, len(GRID_SETS) :])
-    sin2, cos2, width_map = activate(at_peak, COEFFICIENT_SETS[len(GRID_SETS) :]).T
+    return instances_and_grasps(
+        Detections(classes[keep], scores[keep], boxes, masks, stride),
+        GraspPeaks(rows, cols, peaks, activate(at_peak, COEFFICIENT_SETS[len(GRID_SETS) :])),
+        metadata,
+        params,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Detections:
+    """The N detections kept by NMS, best score first, input px.
+
+    classes: (N,) index into the metadata's classes. scores: (N,) class scores, 0..1.
+    boxes: (N, 4) corner boxes. masks: (N, h, w) bool instance masks on the prototype grid,
+    cropped by the box. stride: input px per mask cell.
+    """
+
+    classes: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    masks: np.ndarray
+    stride: float
+
+
+@dataclass(frozen=True, eq=False)
+class GraspPeaks:
+    """Each detection's grasp: the prototype-grid cell (rows, cols: (N,) int) of its peak
+    quality, that quality (peaks: (N,), 0..1), and the activated sin 2θ, cos 2θ and width
+    maps there (maps: (N, 3) in that order)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    peaks: np.ndarray
+    maps: np.ndarray
+
+
+def instances_and_grasps(
+    detections: Detections, peaks: GraspPeaks, metadata: ModelMetadata, params: InstanceParams
+) -> tuple[list[Instance], list[ImageGrasp]]:
+    """The Instance of each detection (id 1.. in score order) and its grasp, input px; the
+    grasps best first (see decode_instances)."""
+    sin2, cos2, width_map = np.asarray(peaks.maps, np.float64).T
     angles = angle_from_maps(cos2, sin2)
     widths = width_from_map(width_map, metadata)
-
+    stride = detections.stride
     instances, grasps = [], []
-    for i, anchor in enumerate(keep):
-        label = metadata.classes[classes[anchor]]
-        score = float(scores[anchor])
-        box = tuple(float(x) for x in boxes[i])
-        instances.append(Instance(i + 1, label, score, box, masks[i], stride))
+    for i, (c, score) in enumerate(zip(detections.classes, detections.scores, strict=True)):
+        label, score = metadata.classes[c], float(score)
+        box = tuple(float(x) for x in detections.boxes[i])
+        instances.append(Instance(i + 1, label, score, box, detections.masks[i], stride))
         width = float(widths[i])
         grasps.append(
             ImageGrasp(
-                u=float((cols[i] + 0.5) * stride - 0.5),
-                v=float((rows[i] + 0.5) * stride - 0.5),
+                u=float((peaks.cols[i] + 0.5) * stride - 0.5),
+                v=float((peaks.rows[i] + 0.5) * stride - 0.5),
                 angle=float(angles[i]),
                 width=width,
                 jaw_length=params.jaw_length_px or max(width / 2, 1.0),
-                quality=score * float(np.clip(peaks[i], 0.0, 1.0)),
+                quality=score * float(np.clip(peaks.peaks[i], 0.0, 1.0)),
                 instance_id=i + 1,
                 label=label,
             )
