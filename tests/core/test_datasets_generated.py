@@ -257,3 +257,24 @@ def test_sample_refuses_mismatched_sizes() -> None:
     ok = Sample("s", np.zeros((H, W, 3), np.uint8), depth, (), np.zeros((H, W), np.int32))
     assert ok.labels == {}
     assert math.isclose(float(ok.depth[0, 0]), 1.0)
+
+
+def test_datasets_joined_by_plus_read_as_one(folder: Path, tmp_path: Path) -> None:
+    second = tmp_path / "second"
+    write_info(second, {"classes": CLASSES, "seed": 8})
+    write_sample(second, _sample("000000", seed=5, grasps=GRASPS[1:]), CAMERA)
+    joined = open_dataset(f"{folder}+{second}")
+    assert len(joined) == 3 and joined.classes == tuple(CLASSES)
+    assert [len(s.grasps) for s in joined] == [2, 1, 1]
+    np.testing.assert_array_equal(joined[2].rgb, _rgb(5))  # the same name, the second folder
+    assert [len(s.grasps) for s in split(joined, "test", 0.34)] == [1]
+
+
+def test_joined_datasets_must_name_the_same_classes(folder: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    write_info(other, {"classes": ["cube"], "seed": 8})
+    write_sample(other, _sample("000000"), CAMERA)
+    with pytest.raises(DatasetError, match="different classes"):
+        open_dataset(f"{folder}+{other}")
+    with pytest.raises(DatasetError, match="not a folder"):
+        open_dataset(f"{folder}+{tmp_path / 'missing'}")

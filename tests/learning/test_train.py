@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from grasp_core.datasets import Sample
 from grasp_core.datasets.generated import sample_name, write_info, write_sample
 from grasp_core.grasp import ImageGrasp
-from grasp_core.serving import GraspPredictor
+from grasp_core.serving import GraspPredictor, ModelFileError
 from grasp_learning.augment import NO_AUGMENTATION
 from grasp_learning.train import SELECTION_KEY, TrainConfig, train
 
@@ -126,3 +127,26 @@ def test_the_train_command_trains_and_refuses_bad_requests(tiny_data, tmp_path, 
     assert "--channels" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_fine_tuning_starts_from_another_runs_weights(tiny_data, tmp_path) -> None:
+    train(_config(epochs=2), str(tiny_data), tmp_path / "first")
+    start = torch.load(tmp_path / "first" / "best.pt", weights_only=False)["model"]
+    # A learning rate of 0 leaves the weights where they start.
+    train(_config(epochs=1, lr=0.0, init=str(tmp_path / "first" / "best.pt")), str(tiny_data),
+          tmp_path / "tuned")  # fmt: skip
+    tuned = torch.load(tmp_path / "tuned" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(start[name], tuned[name]) for name in start)
+    # Without it the same run keeps its own (seeded) initial weights.
+    train(_config(epochs=1, lr=0.0), str(tiny_data), tmp_path / "fresh")
+    fresh = torch.load(tmp_path / "fresh" / "last.pt", weights_only=False)["model"]
+    assert not all(torch.equal(start[name], fresh[name]) for name in start)
+
+
+def test_fine_tuning_refuses_a_missing_or_foreign_checkpoint(tiny_data, tmp_path) -> None:
+    with pytest.raises(ModelFileError, match="is not a file"):
+        train(_config(init=str(tmp_path / "none.pt")), str(tiny_data), tmp_path / "a")
+    train(_config(epochs=1), str(tiny_data), tmp_path / "ggcnn")
+    other = _config(architecture="grconvnet", init=str(tmp_path / "ggcnn" / "best.pt"))
+    with pytest.raises(ModelFileError, match="no weights of this network"):
+        train(other, str(tiny_data), tmp_path / "b")

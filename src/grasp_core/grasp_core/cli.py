@@ -131,6 +131,7 @@ def train(args: argparse.Namespace) -> int:
         workers=args.workers,
         positive_weight=args.positive_weight,
         max_minutes=args.max_minutes,
+        init=args.init,
     )
     summary = train_model(config, args.data, Path(args.out), args.val_data, resume=not args.restart)
     print(json.dumps(summary))
@@ -276,7 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train GR-ConvNet, GG-CNN2 or SSG and export it to ONNX")
     p.add_argument("--model", choices=("grconvnet", "ggcnn2", "ssg"), default="grconvnet")
-    p.add_argument("--data", required=True, help="folder, cornell:PATH, jacquard:PATH, ocid:PATH")
+    p.add_argument(
+        "--data", required=True,
+        help="folder, cornell:PATH, jacquard:PATH, ocid:PATH; join several with +",
+    )  # fmt: skip
     p.add_argument("--val-data", help="validation data (default: every 10th training image)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics, model.onnx")
     p.add_argument("--epochs", type=int, default=30)
@@ -312,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="time budget: the run shortens itself (and its schedule) to the epochs that fit",
     )
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out")
+    p.add_argument(
+        "--init", help="fine-tune: start from this checkpoint's weights (another run's best.pt)"
+    )
     p.set_defaults(func=train)
 
     p = sub.add_parser("eval", help="rectangle metric on a dataset, or simulated trials")

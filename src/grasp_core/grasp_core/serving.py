@@ -42,7 +42,7 @@ OUTPUT_NAMES = ("quality", "cos2theta", "sin2theta", "width")
 
 
 class ModelFileError(RuntimeError):
-    """The model file is missing or is not a loadable ONNX model."""
+    """A model file (an ONNX model, or a training checkpoint) is missing or not loadable."""
 
 
 def choose_providers(

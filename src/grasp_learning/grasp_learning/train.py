@@ -32,6 +32,7 @@ from grasp_core.instances import InstanceParams, decode_instances, make_anchors
 from grasp_core.metadata import MODALITIES, ModelMetadata
 from grasp_core.metrics import accuracy_key, evaluate
 from grasp_core.postprocess import PostprocessParams, decode_maps, grasps_from_maps
+from grasp_core.serving import ModelFileError
 from grasp_learning.augment import NO_AUGMENTATION, Augmentation, training_pair
 from grasp_learning.export import export_onnx, metadata_for
 from grasp_learning.models import build_model
@@ -52,7 +53,10 @@ class TrainConfig:
     'auto'. workers: data-loading processes. positive_weight: extra weight of the quality
     error on grasp pixels (grasp_learning.targets.positional_loss; not used by SSG).
     max_minutes: time budget of this run; after its first epoch the run shortens itself to
-    the epochs that fit, and the cosine schedule is fitted to that length (None: no limit)."""
+    the epochs that fit, and the cosine schedule is fitted to that length (None: no limit).
+    init: a checkpoint (best.pt or last.pt of a run of the same network) whose weights a
+    new run starts from, to fine-tune; its optimiser and schedule start afresh. A run that
+    resumes from its own checkpoint ignores it."""
 
     architecture: str = "grconvnet"
     hyperparameters: dict[str, Any] = field(default_factory=lambda: {"angle_bins": 3})
@@ -68,6 +72,7 @@ class TrainConfig:
     augmentation: Augmentation = field(default_factory=Augmentation)
     positive_weight: float = 0.0
     max_minutes: float | None = None
+    init: str | None = None
 
 
 class MapDataset(torch.utils.data.Dataset):
@@ -210,6 +215,17 @@ def fit_to_budget(
     return end
 
 
+def _load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:
+    """The network weights of a checkpoint of this project's training into ``model``."""
+    if not path.is_file():
+        raise ModelFileError(f"--init {path} is not a file: pass a run's best.pt or last.pt")
+    state = torch.load(path, map_location=device, weights_only=False)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ModelFileError(f"--init {path} holds no weights of this network: {err}") from None
+
+
 def train(
     config: TrainConfig, data: str, out: Path, val_data: str | None = None, resume: bool = True
 ) -> dict[str, Any]:
@@ -263,6 +279,9 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best, rows = state["epoch"] + 1, state["best"], state["rows"]
         print(f"resuming {out} at epoch {start_epoch + 1}")
+    elif config.init:
+        _load_weights(model, Path(config.init), device)
+        print(f"starting from the weights of {config.init}")
     (out / "config.json").write_text(
         json.dumps({"data": data, "val_data": val_data, **asdict(config)}, indent=1)
     )

@@ -1,7 +1,8 @@
 """Grasp datasets: the project's generated scenes and Cornell, Jacquard and OCID_grasp.
 
 ``open_dataset(spec)`` takes what ``--data`` takes everywhere: a generated folder, or
-``cornell:PATH``, ``jacquard:PATH``, ``ocid:PATH``.
+``cornell:PATH``, ``jacquard:PATH``, ``ocid:PATH``; several of them joined by ``+`` are
+read as one dataset.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from grasp_core.datasets.cornell import open_cornell
 from grasp_core.datasets.generated import open_generated
 from grasp_core.datasets.jacquard import open_jacquard
 from grasp_core.datasets.ocid import open_ocid
-from grasp_core.datasets.sample import BACKGROUND, SPLITS, Dataset, Sample, split
+from grasp_core.datasets.sample import BACKGROUND, SPLITS, Dataset, Sample, concatenate, split
 
 OPENERS: dict[str, Callable[[Path], Dataset]] = {
     "cornell": open_cornell,
@@ -27,7 +28,16 @@ class DatasetError(ValueError):
 
 
 def open_dataset(spec: str) -> Dataset:
-    """The dataset named by ``spec``: 'KIND:PATH' for KIND in OPENERS, else a generated folder."""
+    """The dataset named by ``spec``: 'KIND:PATH' for KIND in OPENERS, else a generated folder;
+    'A+B+...' is the images of A, then of B, and so on (their classes must agree)."""
+    if "+" in spec:
+        parts = [open_dataset(part) for part in spec.split("+")]
+        if len({part.classes for part in parts}) > 1:
+            raise DatasetError(
+                f"dataset {spec!r}: its parts name different classes "
+                f"({'; '.join(', '.join(part.classes) for part in parts)})"
+            )
+        return concatenate(spec, parts)
     kind, sep, path = spec.partition(":")
     if sep and kind in OPENERS:
         opener, root = OPENERS[kind], Path(path)
@@ -48,6 +58,7 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "Sample",
+    "concatenate",
     "open_dataset",
     "split",
 ]

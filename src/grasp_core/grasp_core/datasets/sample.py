@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,20 @@ class Dataset(Sequence[Sample]):
     def subset(self, indices: Sequence[int]) -> Dataset:
         """The images at ``indices``, in that order."""
         return Dataset(self.name, tuple(self.entries[i] for i in indices), self.read, self.classes)
+
+
+def concatenate(name: str, datasets: Sequence[Dataset]) -> Dataset:
+    """The images of ``datasets`` as one dataset called ``name``, in order; the classes
+    are the first dataset's."""
+    entries = tuple((i, e) for i, dataset in enumerate(datasets) for e in dataset.entries)
+    read = partial(_read_part, tuple(d.read for d in datasets))
+    return Dataset(name, entries, read, datasets[0].classes if datasets else ())
+
+
+def _read_part(readers: tuple[Callable[[Any], Sample], ...], entry: tuple[int, Any]) -> Sample:
+    # Module level, so that a concatenation pickles into data-loading processes.
+    part, inner = entry
+    return readers[part](inner)
 
 
 SPLITS = ("train", "test", "all")
