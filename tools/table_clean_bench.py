@@ -25,6 +25,7 @@ import argparse
 import json
 import subprocess
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,8 @@ class TableResult:
     as picks after which an object had left the table. removed: objects that left the table
     in all (a pushed-off object counts here, not in picked). on_robot: attempts after which
     an object stayed on the robot above the table (not released at the place). sim_s:
-    simulated s of all attempts; wall_s: wall-clock s of the whole table."""
+    simulated s of all attempts; wall_s: wall-clock s of the whole table. left: the family
+    of each object still on the table (or on the robot) at the end."""
 
     arm: str
     requested: int
@@ -73,6 +75,7 @@ class TableResult:
     wall_s: float = 0.0
     stopped: str = ""
     messages: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
 
 
 def summarise(tables: list[TableResult]) -> dict:
@@ -93,6 +96,7 @@ def summarise(tables: list[TableResult]) -> dict:
         "tables_cleared": sum(t.removed == t.objects for t in tables),
         "on_robot": sum(t.on_robot for t in tables),
         "sim_s_per_attempt": sum(t.sim_s for t in tables) / attempts if attempts else 0.0,
+        "left_by_family": dict(Counter(f for t in tables for f in t.left).most_common()),
     }
 
 
@@ -230,6 +234,9 @@ class Bench:
             detect, lambda c: sequence.pick(c, self.place), 0, max_failures, on_attempt=scored
         )
         result.removed = result.objects - on_table()
+        result.left = [
+            o.family for o, left in zip(robot.scene.objects, remaining(robot), strict=True) if left
+        ]
         limited = state["limited"]
         result.stopped = f"stopped at {max_attempts} attempts" if limited else run.message
         if result.removed < result.objects:
@@ -325,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     version = source_version()
     print(f"model {model.name}, seeds {args.seed}..{args.seed + args.tables - 1}, {version}")
     print(markdown(rows))
+    for arm, n, s in rows:
+        left = ", ".join(f"{family} {count}" for family, count in s["left_by_family"].items())
+        print(f"left on {arm}'s {n}-object tables, by family: {left or 'nothing'}")
     summary = {"model": model.name, "seed": args.seed, "source": version, "runs": report}
     (args.out / "table_clean.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot(rows, args.out / "table_clean.png")

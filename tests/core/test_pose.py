@@ -460,11 +460,11 @@ def test_grasp_poses_transformed_equal_each_pose_transformed() -> None:
 # --- checks: gripper, workspace, quality ----------------------------------------------------
 
 
-def test_fits_gripper_leaves_room_for_the_clearance() -> None:
+def test_fits_gripper_takes_widths_as_openings_with_their_clearance() -> None:
     gripper = GripperSpec(max_opening=0.085, width_tolerance=0.005)
     np.testing.assert_array_equal(
-        fits_gripper(np.array([0.0, 0.079, 0.080, 0.0801, 0.2]), gripper),
-        [True, True, True, False, False],
+        fits_gripper(np.array([0.0, 0.080, 0.084, 0.085, 0.0851, 0.2]), gripper),
+        [True, True, True, True, False, False],
     )
 
 
@@ -479,7 +479,7 @@ def test_grasps_in_base_keeps_checked_grasps_best_first_and_says_why_others_go()
     grasps = [
         ImageGrasp(32.0, 24.0, 0.0, 40.0, 5.0, quality=0.5),  # 40 px * 0.6 / 500 = 0.048 m
         ImageGrasp(40.0, 20.0, 0.5, 20.0, 5.0, quality=0.9),  # at x = 0.0096, y = 0.0048 m
-        ImageGrasp(32.0, 24.0, 0.0, 80.0, 5.0, quality=0.95),  # 0.096 m: wider than 0.08
+        ImageGrasp(32.0, 24.0, 0.0, 80.0, 5.0, quality=0.95),  # 0.096 m: wider than 0.085
         ImageGrasp(63.0, 24.0, 0.0, 20.0, 5.0, quality=0.8),  # x = 0.0372 m (in)
         ImageGrasp(32.0, 47.0, 0.0, 20.0, 5.0, quality=0.8),  # y = -0.0276 m: outside
         ImageGrasp(5.0, 5.0, 0.0, 20.0, 5.0, quality=0.99),  # in the hole

@@ -260,8 +260,13 @@ def grasp_pose_in_camera(
 
 
 def fits_gripper(widths_m: np.ndarray, gripper: GripperSpec = DEFAULT_GRIPPER) -> np.ndarray:
-    """Whether each grasp width (m) plus the gripper's clearance fits its max opening."""
-    return np.asarray(widths_m) + gripper.width_tolerance <= gripper.max_opening
+    """Whether each grasp width (m) is within the gripper's max opening.
+
+    A grasp's width is the opening it needs: the generated labels, and so the models
+    trained on them, already include the clearance (the object's extent plus
+    width_tolerance), so adding the clearance again would drop grasps the gripper can do.
+    """
+    return np.asarray(widths_m) <= gripper.max_opening
 
 
 @dataclass(frozen=True)
@@ -336,7 +341,6 @@ def grasps_in_base(
     low_quality = poses.qualities < settings.min_quality
     too_wide = ~fits_gripper(poses.widths, settings.gripper)
     outside = ~settings.workspace.contains(poses.positions)
-    opening = settings.gripper.max_opening - settings.gripper.width_tolerance
     for i in np.flatnonzero(low_quality | too_wide | outside):
         if reasons[i]:
             continue
@@ -344,7 +348,8 @@ def grasps_in_base(
         reasons[i] = (
             f"quality {poses.qualities[i]:.2f} is below min_quality {settings.min_quality:.2f}"
             if low_quality[i]
-            else f"width {poses.widths[i]:.3f} m exceeds the gripper's {opening:.3f} m"
+            else f"width {poses.widths[i]:.3f} m exceeds the gripper's "
+            f"{settings.gripper.max_opening:.3f} m"
             if too_wide[i]
             else f"position ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) m is outside the workspace"
         )
