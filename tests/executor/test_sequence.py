@@ -70,7 +70,7 @@ def test_a_grasp_on_nothing_backs_out_and_the_next_candidate_is_tried(kinematics
     box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.5)
     stages: list[Stage] = []
     attempt = sequence(kinematics, robot, stages).pick([empty, box], PLACE)
-    assert attempt.success and attempt.candidate is box
+    assert attempt.success and attempt.candidate is box and attempt.moved
     assert stages.count(Stage.GRASPING) == 2
 
 
@@ -80,6 +80,7 @@ def test_an_unreachable_grasp_is_skipped_with_its_reason(kinematics, robot) -> N
     attempt = sequence(kinematics, robot, []).pick([outside, too_wide], PLACE)
     assert not attempt.success and attempt.stage == Stage.PLANNING
     assert "outside" in attempt.message and "exceeds the gripper" in attempt.message
+    assert not attempt.moved
     assert np.allclose(robot.joint_positions(), kinematics.config.home, atol=1e-3)
 
 
@@ -88,19 +89,35 @@ def test_clean_table_stops_when_nothing_remains_or_failures_pile_up() -> None:
     outcomes = iter([True, False, True])
     result = clean_table(
         detect=lambda: candidates.pop(0),
-        pick=lambda c: Attempt(next(outcomes), "", Stage.DONE),
+        pick=lambda c: Attempt(next(outcomes), "", Stage.DONE, moved=True),
     )
     assert result.picked == 2 and len(result.attempts) == 3
     assert "nothing graspable" in result.message
     failing = clean_table(
-        detect=lambda: [1], pick=lambda c: Attempt(False, "", Stage.PLANNING),
+        detect=lambda: [1], pick=lambda c: Attempt(False, "", Stage.LIFTING, moved=True),
         max_consecutive_failures=3,
     )  # fmt: skip
     assert len(failing.attempts) == 3 and "3 failed attempts" in failing.message
     limited = clean_table(
-        detect=lambda: [1], pick=lambda c: Attempt(True, "", Stage.DONE), max_objects=2
-    )
+        detect=lambda: [1], pick=lambda c: Attempt(True, "", Stage.DONE, moved=True),
+        max_objects=2,
+    )  # fmt: skip
     assert limited.picked == 2 and "requested 2" in limited.message
+
+
+def test_clean_table_stops_when_a_pick_finds_nothing_to_try() -> None:
+    outcomes = iter([
+        Attempt(False, "the object slipped out while lifting", Stage.LIFTING, moved=True),
+        Attempt(False, "every detected grasp already failed once", Stage.PLANNING),
+    ])  # fmt: skip
+    seen: list[Attempt] = []
+    result = clean_table(lambda: [1], lambda c: next(outcomes), on_attempt=seen.append)
+    # The arm did not move for the second pick: the table is as it was, so it is not an
+    # attempt, and detecting again would only find the same grasps.
+    assert len(result.attempts) == len(seen) == 1
+    assert (
+        result.message == "stopped, nothing left to try: every detected grasp already failed once"
+    )
 
 
 def test_stage_values_are_the_messages() -> None:
@@ -120,6 +137,7 @@ def test_a_grasp_that_failed_is_not_tried_again(kinematics, robot) -> None:
     again = grasp_at(np.array([0.51, -0.2, 0.01])) @ np.diag([-1.0, -1.0, 1.0, 1.0])
     retry = sequence_.pick([Candidate(again, width=0.04, quality=0.95)], PLACE)
     assert not retry.success and "already failed" in retry.message
+    assert first.moved and not retry.moved
     box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.5)
     assert sequence_.pick([Candidate(again, 0.04, 0.95), box], PLACE).success
 

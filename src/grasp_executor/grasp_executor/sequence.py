@@ -75,6 +75,7 @@ class Attempt:
     candidate: Candidate | None = None
     duration: float = 0.0
     blocked: bool = False  # no further pick can succeed until a person intervenes
+    moved: bool = False  # the arm ran a grasp motion (else the scene is as it was)
 
 
 @dataclass
@@ -99,6 +100,7 @@ class PickSequence:
         """
         start = time.monotonic()
         reasons: list[str] = []
+        moved = False
         # An object left between the fingers (wedged at the last place) would make every
         # later grasp look like a hold; an empty hand must close fully.
         if self.backend.grip(0.0) > self.holding_min_m:
@@ -121,15 +123,16 @@ class PickSequence:
                 reasons.append(f"grasp {rank}: {err}")
                 continue
             attempt = self._execute(plan, candidate)
+            moved = True
             if attempt is None or not attempt.success:
                 self.failed.append(candidate.pose)
             if attempt is not None:
-                attempt.duration = time.monotonic() - start
+                attempt.duration, attempt.moved = time.monotonic() - start, True
                 return attempt
             reasons.append(f"grasp {rank}: the gripper closed on nothing")
             self.report(Stage.PLANNING)
         message = "; ".join(reasons) if reasons else "no grasp candidates"
-        return Attempt(False, message, Stage.PLANNING, None, time.monotonic() - start)
+        return Attempt(False, message, Stage.PLANNING, None, time.monotonic() - start, moved=moved)
 
     def _execute(self, plan: Any, candidate: Candidate) -> Attempt | None:
         """Run a plan; None when the gripper closed on nothing (it has backed out)."""
@@ -186,8 +189,10 @@ def clean_table(
     on_attempt: Callable[[Attempt], None] = lambda attempt: None,
 ) -> CleanResult:
     """Detect, pick, repeat: stops when nothing graspable remains, after max_objects picks
-    (0: no limit), after max_consecutive_failures failed attempts in a row, or when an
-    attempt reports the robot blocked."""
+    (0: no limit), after max_consecutive_failures failed attempts in a row, when an attempt
+    reports the robot blocked, or when a pick found nothing to try (every grasp unreachable
+    or already failed): the arm did not move, so detecting again would find the same.
+    Only picks in which the arm moved are attempts."""
     result = CleanResult()
     failures = 0
     while True:
@@ -199,6 +204,9 @@ def clean_table(
             result.message = "nothing graspable detected on the table"
             return result
         attempt = pick(candidates)
+        if not (attempt.moved or attempt.blocked):
+            result.message = f"stopped, nothing left to try: {attempt.message}"
+            return result
         result.attempts.append(attempt)
         on_attempt(attempt)
         result.picked += attempt.success
