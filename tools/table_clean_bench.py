@@ -36,12 +36,13 @@ from tqdm import tqdm
 from grasp_bringup.node_set import load_node_set
 from grasp_bringup.runner import TABLE_CLEAN
 from grasp_camera.frame import depth_mm
+from grasp_core.arm import ArmConfig, load_arm_config
 from grasp_core.draw import draw_grasps
 from grasp_core.pose import BaseGrasps, TransformSettings, grasps_in_base
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.serving import open_predictor
 from grasp_executor import node as executor_node
-from grasp_executor.kinematics import ArmConfig, ArmKinematics, load_arm_config
+from grasp_executor.kinematics import ArmKinematics
 from grasp_executor.planning import BuiltinBackend, PickParams
 from grasp_executor.sequence import Attempt, Candidate, PickSequence, clean_table
 from grasp_inference import node as inference_node

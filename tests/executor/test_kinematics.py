@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from grasp_executor.kinematics import (
-    ArmKinematics,
-    WorkspaceError,
-    load_arm_config,
-    time_path,
-)
+from grasp_core.arm import load_arm_config
+from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
 
 ARMS = Path(__file__).resolve().parents[2] / "src/grasp_bringup/config/arms"
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grasp_executor.kinematics import ArmKinematics, load_arm_config
+from grasp_core.arm import load_arm_config
+from grasp_executor.kinematics import ArmKinematics
 from grasp_executor.planning import BuiltinBackend, PickParams
 from grasp_executor.sequence import Attempt, Candidate, PickSequence, Stage, clean_table
 from grasp_sim.objects import ObjectModel, Part

@@ -25,7 +25,7 @@ from grasp_camera.messages import (
     OPTICAL_FRAME,
     image_array,
 )  # fmt: skip
-from grasp_executor.kinematics import load_arm_config
+from grasp_core.arm import load_arm_config
 from grasp_sim.node import SimNode
 from grasp_sim.robot import GRIPPER_JOINT
 from harness import TestGraph

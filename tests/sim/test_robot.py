@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grasp_executor.kinematics import ArmConfig, ArmKinematics, load_arm_config, time_path
+from grasp_core.arm import ArmConfig, load_arm_config
+from grasp_executor.kinematics import ArmKinematics, time_path
 from grasp_sim.objects import ObjectModel, Part
 from grasp_sim.robot import SimRobot, trajectory_arrays
 

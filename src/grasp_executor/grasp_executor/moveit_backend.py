@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 
+from grasp_core.arm import ArmConfig
 from grasp_core.frames import invert, xyz_quat
 from grasp_executor.controller import MotionError, RosJointController
-from grasp_executor.kinematics import ArmConfig, WorkspaceError
+from grasp_executor.kinematics import WorkspaceError
 from grasp_executor.planning import PickParams, PlanningError, offset_along, place_pose
 
 # segment -> (pose key of the plan, pipeline)

@@ -17,9 +17,10 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
+from grasp_core.arm import load_arm_config
 from grasp_core.frames import transform_from_xyz_quat
 from grasp_executor.controller import MotionError, RosJointController
-from grasp_executor.kinematics import ArmKinematics, WorkspaceError, load_arm_config
+from grasp_executor.kinematics import ArmKinematics, WorkspaceError
 from grasp_executor.planning import BuiltinBackend, PickParams, PlanningError
 from grasp_executor.sequence import (
     Attempt,

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from grasp_core.arm import ArmConfig, urdf_kinematic_xml
 from grasp_core.camera import D435_COLOR_640X480, CameraIntrinsics
-from grasp_executor.kinematics import ArmConfig, urdf_kinematic_xml
 from grasp_sim.gripper import hand_xml
 from grasp_sim.objects import ObjectModel, sample_objects
 from grasp_sim.scene import TABLE_HALF_SIZE, CameraPose, Frame, TableScene, quat_from_matrix
