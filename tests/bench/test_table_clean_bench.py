@@ -38,6 +38,13 @@ def test_figures_pool_attempts_and_objects_over_tables() -> None:
     assert s["sim_s_per_attempt"] == pytest.approx(84.0 / 13)
 
 
+def test_objects_left_are_counted_by_family_most_first() -> None:
+    first, second = table(5, 6, 4, 4, 40.0), table(5, 5, 2, 2, 30.0)
+    first.left, second.left = ["bowl"], ["mug", "bowl", "box"]
+    left = bench.summarise([first, second])["left_by_family"]
+    assert left == {"bowl": 2, "mug": 1, "box": 1} and next(iter(left)) == "bowl"
+
+
 def test_no_attempts_scores_zero_rather_than_dividing_by_zero() -> None:
     s = bench.summarise([table(5, 0, 0, 0, 0.0)])
     assert s["success_rate"] == 0.0 and s["percent_cleared"] == 0.0 and s["tables_cleared"] == 0
