@@ -157,6 +157,7 @@ class Bench:
         self.settings = TransformSettings(
             self.config.workspace, transform["grasp_depth_m"], transform["patch_radius_px"],
             transform["approach"], self.config.gripper, transform["min_quality"],
+            transform["width_margin_m"],
         )  # fmt: skip
         self.params = PickParams(
             approach_m=self.executor["approach_m"], lift_m=self.executor["lift_m"]

@@ -543,3 +543,23 @@ def test_grasps_below_the_workspace_floor_are_backed_off_along_their_approach() 
     assert np.isclose(np.linalg.norm(back), 0.015 / c)
     assert np.allclose(raised.positions[2:], poses.positions[2:])  # above, or cannot rise
     assert np.array_equal(raised.rotations, poses.rotations)
+
+
+def test_grasps_slightly_wider_than_the_gripper_are_kept_at_its_max_opening() -> None:
+    camera = _look_down(0.6)
+    depth = np.full((SQUARE.height, SQUARE.width), 0.6)
+    settings = TransformSettings(
+        workspace=Workspace(np.array([-0.1, -0.1, -0.05]), np.array([0.1, 0.1, 0.3])),
+        width_margin_m=0.01,
+    )
+    grasps = [
+        ImageGrasp(32.0, 24.0, 0.0, 75.0, 5.0, quality=0.9),  # 75 px * 0.6 / 500 = 0.090 m
+        ImageGrasp(32.0, 24.0, 0.0, 80.0, 5.0, quality=0.8),  # 0.096 m: beyond the margin
+        ImageGrasp(32.0, 24.0, 0.0, 50.0, 5.0, quality=0.7),  # 0.060 m
+    ]
+    result = grasps_in_base(grasps, depth, SQUARE, camera, settings, "base_link")
+    assert result.indices.tolist() == [0, 2]
+    np.testing.assert_allclose(result.poses.widths, [0.085, 0.060], atol=1e-9)
+    assert result.dropped == (
+        (1, "width 0.096 m exceeds the gripper's 0.085 m by more than 0.010 m"),
+    )

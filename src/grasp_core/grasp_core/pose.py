@@ -18,7 +18,7 @@ frame's overhead does not grow with a Python loop over grasps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import numpy as np
@@ -259,14 +259,16 @@ def grasp_pose_in_camera(
     return poses.pose(0)
 
 
-def fits_gripper(widths_m: np.ndarray, gripper: GripperSpec = DEFAULT_GRIPPER) -> np.ndarray:
-    """Whether each grasp width (m) is within the gripper's max opening.
+def fits_gripper(
+    widths_m: np.ndarray, gripper: GripperSpec = DEFAULT_GRIPPER, margin_m: float = 0.0
+) -> np.ndarray:
+    """Whether each grasp width (m) is within the gripper's max opening plus margin_m (m).
 
     A grasp's width is the opening it needs: the generated labels, and so the models
     trained on them, already include the clearance (the object's extent plus
     width_tolerance), so adding the clearance again would drop grasps the gripper can do.
     """
-    return np.asarray(widths_m) <= gripper.max_opening
+    return np.asarray(widths_m) <= gripper.max_opening + margin_m
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,10 @@ class TransformSettings:
 
     grasp_depth_m: fingertips past the surface, m. patch_radius_px: depth patch radius, px.
     approach: see Approach. gripper: checks the width. workspace: base-frame box every grasp
-    position must lie in. min_quality: grasps below it are dropped, 0..1.
+    position must lie in. min_quality: grasps below it are dropped, 0..1. width_margin_m:
+    grasps up to this much wider than the gripper's max opening (m) are kept, their width
+    set to the max opening: a model's width is a regression that can be a centimetre too
+    wide, and the gripper opens fully before a grasp anyway.
     """
 
     workspace: Workspace
@@ -284,6 +289,7 @@ class TransformSettings:
     approach: Approach = "camera"
     gripper: GripperSpec = DEFAULT_GRIPPER
     min_quality: float = 0.0
+    width_margin_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -328,8 +334,9 @@ def grasps_in_base(
     base_from_optical: 4x4 transform, camera optical frame -> base frame (z up), m.
     depth_scale_m: m per unit of depth (see grasp_poses_in_camera). Grasps reaching below
     the workspace floor are raised to it (raise_to_floor). A grasp is dropped, with its
-    reason, when it has no pose, is below min_quality, is wider than the gripper opens, or
-    its position lies outside the workspace.
+    reason, when it has no pose, is below min_quality, is wider than the gripper opens
+    (beyond width_margin_m; widths within it become the max opening), or its position lies
+    outside the workspace.
     """
     up = base_from_optical[2, :3]  # the base's +z in the optical frame
     camera_poses, reasons = grasp_poses_in_camera(
@@ -339,7 +346,7 @@ def grasps_in_base(
     poses = camera_poses.transformed(base_from_optical, base_frame)
     poses = raise_to_floor(poses, settings.workspace.lower[2])
     low_quality = poses.qualities < settings.min_quality
-    too_wide = ~fits_gripper(poses.widths, settings.gripper)
+    too_wide = ~fits_gripper(poses.widths, settings.gripper, settings.width_margin_m)
     outside = ~settings.workspace.contains(poses.positions)
     for i in np.flatnonzero(low_quality | too_wide | outside):
         if reasons[i]:
@@ -349,11 +356,12 @@ def grasps_in_base(
             f"quality {poses.qualities[i]:.2f} is below min_quality {settings.min_quality:.2f}"
             if low_quality[i]
             else f"width {poses.widths[i]:.3f} m exceeds the gripper's "
-            f"{settings.gripper.max_opening:.3f} m"
+            f"{settings.gripper.max_opening:.3f} m by more than {settings.width_margin_m:.3f} m"
             if too_wide[i]
             else f"position ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) m is outside the workspace"
         )
     kept = np.array([i for i, r in enumerate(reasons) if not r], np.int64)
     kept = kept[np.argsort(-poses.qualities[kept], kind="stable")]
     dropped = tuple((i, r) for i, r in enumerate(reasons) if r)
-    return BaseGrasps(poses.select(kept), kept, dropped)
+    fitted = replace(poses, widths=np.minimum(poses.widths, settings.gripper.max_opening))
+    return BaseGrasps(fitted.select(kept), kept, dropped)

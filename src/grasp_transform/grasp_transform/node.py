@@ -51,6 +51,7 @@ PARAMETERS = {
     "patch_radius_px": 3,
     "min_quality": 0.0,
     "max_opening_m": 0.0,  # 0: the arm YAML's gripper.max_opening, else the default gripper's
+    "width_margin_m": 0.01,  # wider grasps kept, at the max opening, by up to this much
     "stamp_tolerance_s": 0.01,  # detections and depth of one frame are at most this far apart
     "depth_buffer": 30,  # depth frames kept to pair with detections: 1 s at 30 Hz
     "max_markers": 20,
@@ -71,7 +72,7 @@ class TransformNode(Node):
         gripper = GripperSpec(max_opening=opening) if opening else DEFAULT_GRIPPER
         self.settings = TransformSettings(
             Workspace.load(p["arm_config"]), p["grasp_depth_m"], p["patch_radius_px"],
-            p["approach"], gripper, p["min_quality"],
+            p["approach"], gripper, p["min_quality"], p["width_margin_m"],
         )  # fmt: skip
         self.base_frame = p["base_frame"] or config.get("base_link", "base_link")
         self.p = p
