@@ -1,5 +1,6 @@
 """The built-in kinematics on every configured arm's URDF: forward / inverse agreement,
-unreachable targets, straight Cartesian paths, workspace refusal and path timing."""
+unreachable targets, straight Cartesian paths, workspace refusal, path timing and the
+release tilt after a place."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from grasp_core.arm import load_arm_config
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
+from grasp_executor.planning import PickParams, place_pose, plan_pick, released_pose
 
 ARMS = Path(__file__).resolve().parents[2] / "src/grasp_bringup/config/arms"
 
@@ -144,3 +146,25 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
     bad.write_text(text)
     with pytest.raises(ValueError, match=r"bad.yaml.*max_joint_speed"):
         load_arm_config(bad)
+
+
+def test_release_tilts_the_gripper_in_place_after_the_place(arm: ArmKinematics) -> None:
+    grasp = _pose(arm.config.table_center + np.array([0.0, 0.0, 0.03]), _down(arm))
+    place = next(iter(arm.config.places.values()))
+    params = PickParams(release_tilt_rad=0.6)
+    plan = plan_pick(arm, arm.config.home, grasp, 0.04, place, params)
+    placed = arm.forward(plan.release[0])
+    np.testing.assert_allclose(placed, place_pose(place, grasp), atol=1e-3)
+    np.testing.assert_allclose(plan.to_home[0], plan.release[-1])
+    if arm.cartesian_path(plan.release[0], released_pose(placed, 0.6)) is None:
+        assert len(plan.release) == 1  # an arm that cannot tilt there (5-DoF) stays put
+        return
+    released = arm.forward(plan.release[-1])
+    np.testing.assert_allclose(released, released_pose(placed, 0.6), atol=1e-3)
+    # The fingertips stay at the place while the approach axis turns 0.6 rad about y.
+    np.testing.assert_allclose(
+        [arm.forward(q)[:3, 3] for q in plan.release], np.tile(place, (len(plan.release), 1)),
+        atol=1e-3,
+    )  # fmt: skip
+    turn = Rotation.from_matrix(placed[:3, :3].T @ released[:3, :3]).as_rotvec()
+    np.testing.assert_allclose(turn, [0.0, 0.6, 0.0], atol=1e-3)

@@ -20,7 +20,13 @@ from grasp_core.arm import ArmConfig
 from grasp_core.frames import invert, xyz_quat
 from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.kinematics import WorkspaceError
-from grasp_executor.planning import PickParams, PlanningError, offset_along, place_pose
+from grasp_executor.planning import (
+    PickParams,
+    PlanningError,
+    offset_along,
+    place_pose,
+    released_pose,
+)
 
 # segment -> (pose key of the plan, pipeline)
 SEGMENTS = {
@@ -30,6 +36,7 @@ SEGMENTS = {
     "lift": ("lifted", "straight"),
     "lift_to_home": (None, "free"),
     "to_place": ("place", "free"),
+    "release": ("released", "straight"),
     "to_home": (None, "free"),
 }
 
@@ -70,6 +77,7 @@ class MoveItBackend:
             "lifted": offset_along(grasp, self.params.lift_m, np.array([0.0, 0.0, 1.0])),
             "place": place_pose(place, grasp),
         }
+        poses["released"] = released_pose(poses["place"], self.params.release_tilt_rad)
         for pose in poses.values():
             if not self.config.workspace.contains(pose[:3, 3]):
                 raise WorkspaceError(f"{np.round(pose[:3, 3], 3).tolist()} m is outside")

@@ -157,6 +157,7 @@ class PickSequence:
         backend.move(plan, "to_place")
         backend.grip(self.max_opening)
         self.report(Stage.RETREATING)
+        backend.move(plan, "release")
         backend.move(plan, "to_home")
         self.report(Stage.DONE)
         return Attempt(True, f"picked {candidate.label or 'an object'}", Stage.DONE, candidate)
