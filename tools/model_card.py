@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grasp_core.bench import cpu_description
 from grasp_core.cli import format_accuracy
+from grasp_core.datasets import spec_parts
 from grasp_core.instances import InstanceParams
 from grasp_core.metadata import ModelMetadata
 from grasp_learning.export import read_onnx_metadata
@@ -130,7 +131,7 @@ def card(args: argparse.Namespace) -> str:
         rows = list(csv.DictReader(f))
     hours = sum(float(r["seconds"]) for r in rows) / 3600
     chain = run_chain(args.run)
-    train_data = list(dict.fromkeys(Path(d) for _, c in chain for d in c["data"].split("+")))
+    train_data = list(dict.fromkeys(Path(d) for _, c in chain for d in spec_parts(c["data"])))
     generated = [generate_command(data) for data in train_data]
     test_gen, test_info = generate_command(args.test)
     threads = f"OMP_NUM_THREADS={args.threads} " if summary["device"] == "cpu" else ""

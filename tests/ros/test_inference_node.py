@@ -41,9 +41,10 @@ def table_frame():
 
 
 class Camera:
-    """Publishes frames on the camera topics as the driver would."""
+    """Publishes frames on the camera topics as the driver would, once ``listener`` (the
+    node under test) has discovered it."""
 
-    def __init__(self, graph, frame) -> None:
+    def __init__(self, graph, frame, listener) -> None:
         self.node = graph.node("fake_driver")
         self.frame = frame
         self.pubs = {
@@ -52,6 +53,7 @@ class Camera:
                 (COLOR_TOPIC, Image), (DEPTH_TOPIC, Image), (CAMERA_INFO_TOPIC, CameraInfo),
             )
         }  # fmt: skip
+        graph.wait_for(lambda: listener.count_publishers(COLOR_TOPIC) > 0, what="driver")
 
     def send(self, sec: int, color_encoding: str = "rgb8", depth=None) -> None:
         stamp = Time(sec=sec)
@@ -85,8 +87,7 @@ def test_detections_come_with_the_frames_stamp_and_lie_on_the_box(ros_graph, tab
     node = ros_graph.add(InferenceNode(context=ros_graph.context))
     detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
     debug = collect(ros_graph, DEBUG_IMAGE_TOPIC, Image, qos_profile_sensor_data)
-    camera = Camera(ros_graph, table_frame)
-    ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
+    camera = Camera(ros_graph, table_frame, node)
     camera.send_until(detections)
     ros_graph.wait_for(lambda: detections and debug, timeout=20, what="detections")
     first = detections[0]
@@ -103,8 +104,7 @@ def test_detections_come_with_the_frames_stamp_and_lie_on_the_box(ros_graph, tab
 def test_bad_frames_are_reported_and_the_node_keeps_serving(ros_graph, table_frame):
     node = ros_graph.add(InferenceNode(context=ros_graph.context))
     detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
-    camera = Camera(ros_graph, table_frame)
-    ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
+    camera = Camera(ros_graph, table_frame, node)
     bad_frames = (
         {"color_encoding": "mono8"},  # a grey colour image
         {"depth": np.zeros((480, 640), np.uint16)},  # no depth at all
@@ -144,8 +144,7 @@ def test_an_instance_wise_model_publishes_its_masks_with_the_grasps_ids(ros_grap
     )
     detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
     masks = collect(ros_graph, INSTANCES_TOPIC, Image, qos_profile_sensor_data)
-    camera = Camera(ros_graph, table_frame)
-    ros_graph.wait_for(lambda: node.count_publishers(COLOR_TOPIC) > 0, what="driver")
+    camera = Camera(ros_graph, table_frame, node)
     camera.send_until(masks)
     ros_graph.wait_for(lambda: detections and masks, timeout=20, what="instance masks")
     labels = image_array(masks[0])

@@ -58,7 +58,7 @@ class DecodedMaps:
 
     quality: (H, W) smoothed quality of the best bin (unitless, about 0..1), float32.
     bin_index: (H, W) the best bin. cos2_bins, sin2_bins, width_bins: the network's raw
-    (N, H, W) maps of every bin. width_scale: input px per width-map unit.
+    (N, H, W) maps of every bin. metadata: the model's (its width scale).
 
     The chosen bin's maps (cos2, sin2, width_px in input px >= 0, angle in rad in
     [-pi/2, pi/2)) are gathered on first use; serving reads them at the peaks only

@@ -27,11 +27,16 @@ class DatasetError(ValueError):
     """A ``--data`` spec that names no readable dataset."""
 
 
+def spec_parts(spec: str) -> list[str]:
+    """The datasets a ``--data`` spec joins with '+', in order (one for a plain spec)."""
+    return spec.split("+")
+
+
 def open_dataset(spec: str) -> Dataset:
     """The dataset named by ``spec``: 'KIND:PATH' for KIND in OPENERS, else a generated folder;
     'A+B+...' is the images of A, then of B, and so on (their classes must agree)."""
-    if "+" in spec:
-        parts = [open_dataset(part) for part in spec.split("+")]
+    if len(spec_parts(spec)) > 1:
+        parts = [open_dataset(part) for part in spec_parts(spec)]
         if len({part.classes for part in parts}) > 1:
             raise DatasetError(
                 f"dataset {spec!r}: its parts name different classes "
@@ -60,5 +65,6 @@ __all__ = [
     "Sample",
     "concatenate",
     "open_dataset",
+    "spec_parts",
     "split",
 ]
