@@ -545,6 +545,27 @@ def test_grasps_below_the_workspace_floor_are_backed_off_along_their_approach() 
     assert np.array_equal(raised.rotations, poses.rotations)
 
 
+def test_a_grasp_raised_to_the_floor_stays_inside_the_workspace() -> None:
+    from grasp_core.pose import GraspPoses, raise_to_floor
+
+    # A camera tilted off vertical gives approach axes whose back-off lands on the floor
+    # only up to rounding; seen in the table-clean bench with this very pose.
+    approach = np.array([0.0464, -0.0057, -0.9989])
+    approach /= np.linalg.norm(approach)
+    closing = np.cross([0.0, 1.0, 0.0], approach)
+    closing /= np.linalg.norm(closing)
+    rotation = np.stack([closing, np.cross(approach, closing), approach], -1)
+    workspace = Workspace(np.array([0.15, -0.55, 0.005]), np.array([0.85, 0.55, 0.7]))
+    depths = np.linspace(-0.03, 0.004, 200)
+    poses = GraspPoses(
+        positions=np.stack([np.full(200, 0.434), np.full(200, -0.123), depths], -1),
+        rotations=np.repeat(rotation[None], 200, 0), widths=np.full(200, 0.04),
+        qualities=np.full(200, 0.9), frame="base_link",
+    )  # fmt: skip
+    raised = raise_to_floor(poses, floor_z=0.005)
+    assert workspace.contains(raised.positions).all()
+
+
 def test_grasps_slightly_wider_than_the_gripper_are_kept_at_its_max_opening() -> None:
     camera = _look_down(0.6)
     depth = np.full((SQUARE.height, SQUARE.width), 0.6)

@@ -317,6 +317,9 @@ def raise_to_floor(poses: GraspPoses, floor_z: float) -> GraspPoses:
     below = (poses.positions[:, 2] < floor_z) & (approach_z < -0.1)
     back = np.where(below, (floor_z - poses.positions[:, 2]) / np.where(below, -approach_z, 1), 0)
     positions = poses.positions - back[:, None] * poses.rotations[:, :, 2]
+    # On the floor exactly: rounding would leave some a hair below it, and the workspace
+    # check (bounds inclusive) would then drop the very grasps this raised.
+    positions[below, 2] = floor_z
     return GraspPoses(positions, poses.rotations, poses.widths, poses.qualities, poses.frame)
 
 
