@@ -53,3 +53,23 @@ def test_bad_requests_are_refused() -> None:
         sample_objects(np.random.default_rng(0), 3, "unseen")
     with pytest.raises(ValueError, match="outside"):
         object_model("box", 1000)
+
+
+@pytest.mark.parametrize("family", ["bowl", "mug"])
+def test_round_walls_are_closed_up_to_the_rim(family: str) -> None:
+    # A gap between wall boxes at a flared rim caught a fingertip and hung the bowl on
+    # the gripper: each box must cover its share of the circle at its widest.
+    from scipy.spatial.transform import Rotation
+
+    for index in (0, 5, NOVEL_FROM + 7):
+        boxes = [p for p in object_model(family, index).parts if p.kind == "box"]
+        radius = np.hypot(*boxes[0].pos[:2])  # the wall's boxes come first (a mug's handle after)
+        walls = [p for p in boxes if np.isclose(np.hypot(*p.pos[:2]), radius)]
+        share = 2 * np.pi / len(walls)
+        for part in walls:
+            rotation = Rotation.from_quat(part.quat, scalar_first=True)
+            thick, half_arc, half_length = part.size
+            rim = np.array([[thick, -half_arc, half_length], [thick, half_arc, half_length]])
+            corners = rotation.apply(rim) + part.pos
+            span = np.angle(complex(*corners[1, :2]) / complex(*corners[0, :2]))
+            assert abs(span) >= share, f"{family} {index}: a wall box covers {abs(span):.3f} rad"

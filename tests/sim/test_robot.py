@@ -89,6 +89,22 @@ def test_gripper_opening_is_reported(robot: SimRobot, config: ArmConfig) -> None
     assert robot.gripper_opening() == pytest.approx(config.gripper.max_opening, abs=1e-3)
 
 
+def test_fingers_cannot_be_forced_past_fully_open(robot: SimRobot, config: ArmConfig) -> None:
+    # An object wedged between the fingers pushes them outward; soft travel limits let it
+    # spread them centimetres wide and stay clamped there after the gripper opened.
+    import mujoco
+
+    from grasp_sim.robot import HAND_PREFIX
+
+    model, data = robot.scene.model, robot.scene.data
+    for name, outward in (("finger_pos", 1.0), ("finger_neg", -1.0)):
+        body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, HAND_PREFIX + name)
+        closing_axis = data.xmat[body].reshape(3, 3)[:, 0]
+        data.xfrc_applied[body, :3] = outward * 40.0 * closing_axis  # N, world frame
+    robot.step(0.5)
+    assert robot.gripper_opening() < config.gripper.max_opening + 0.003
+
+
 @pytest.mark.parametrize("arm", ARM_NAMES)
 def test_grasp_at_a_known_box_lifts_it(arm: str) -> None:
     config = load_arm_config(ARMS / f"{arm}.yaml")

@@ -19,6 +19,9 @@ from grasp_sim.scene import TIMESTEP, TableScene, quat_from_matrix
 PARK = np.array([0.0, 0.0, 3.0])  # far above the camera's view, m (world)
 SPEED_M_S = 0.25
 GRIP_FORCE_N = 30.0
+# Stiff travel limits: MuJoCo's default soft limit let an object wedged between the fingers
+# force them centimetres past fully open and stay clamped there after the gripper opened.
+LIMIT_SOLREF = "0.004 1"
 
 
 def hand_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
@@ -36,11 +39,13 @@ def hand_xml(spec: GripperSpec = DEFAULT_GRIPPER) -> tuple[str, str]:
   <geom name="palm" type="box" size="{palm_half} {w} 0.01" pos="0 0 {-2 * d - 0.01}"
         rgba="0.3 0.3 0.35 1" mass="0.4"/>
   <body name="finger_pos" pos="{half_open + t} 0 {-d}" gravcomp="1">
-    <joint name="finger_pos" type="slide" axis="-1 0 0" range="0 {half_open}" damping="5"/>
+    <joint name="finger_pos" type="slide" axis="-1 0 0" range="0 {half_open}" damping="5"
+           solreflimit="{LIMIT_SOLREF}"/>
     <geom name="finger_pos" {finger}/>
   </body>
   <body name="finger_neg" pos="{-half_open - t} 0 {-d}" gravcomp="1">
-    <joint name="finger_neg" type="slide" axis="1 0 0" range="0 {half_open}" damping="5"/>
+    <joint name="finger_neg" type="slide" axis="1 0 0" range="0 {half_open}" damping="5"
+           solreflimit="{LIMIT_SOLREF}"/>
     <geom name="finger_neg" {finger}/>
   </body>"""
     sections = f"""

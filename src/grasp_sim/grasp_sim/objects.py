@@ -66,8 +66,13 @@ def _tilted_quat(about_z: float, tilt: float) -> tuple[float, float, float, floa
 
 
 def _ring(radius: float, half_height: float, thickness: float, z: float, tilt: float = 0.0):
-    """Boxes forming a round wall of the given radius (m) around z, centred at height z."""
-    half_arc = 1.1 * radius * math.pi / _WALL_SEGMENTS
+    """Boxes forming a round wall of the given radius (m) around z, centred at height z,
+    tilted outward by tilt (rad): a flared wall when tilt > 0."""
+    # Each box spans its share of the circumference where the wall is widest (a flared rim),
+    # with 10 % overlap: sized at the mid radius they left V-shaped gaps in a bowl's rim
+    # that caught a fingertip and hung the bowl on the gripper.
+    widest = radius + half_height * math.sin(tilt) + thickness / 2 * math.cos(tilt)
+    half_arc = 1.1 * widest * math.pi / _WALL_SEGMENTS
     parts = []
     for k in range(_WALL_SEGMENTS):
         phi = 2 * math.pi * k / _WALL_SEGMENTS
