@@ -177,3 +177,20 @@ def test_trajectory_arrays_reorder_joints_and_refuse_others() -> None:
         trajectory_arrays(["a", "a"], [1.0], [[0, 0]], ["a", "b"])
     with pytest.raises(ValueError, match="2 positions"):
         trajectory_arrays(["a", "b"], [1.0], [[0]], ["a", "b"])
+
+
+@pytest.mark.parametrize("arm", ARM_NAMES)
+def test_each_arm_reaches_a_place_beyond_the_table_edge(arm: str) -> None:
+    # An object let go above the table's edge can land back on the table: the WidowX's
+    # place 1 cm past the edge left a third of its picks there.
+    from grasp_executor.planning import place_pose
+
+    config = load_arm_config(ARMS / f"{arm}.yaml")
+    kinematics = ArmKinematics(config)
+    for place in config.places.values():
+        beyond = np.abs(place[:2] - config.table_center[:2]) - np.asarray(config.table_size) / 2
+        assert beyond.max() >= 0.05, f"{arm}: place {place.tolist()} is over the table"
+        for yaw in np.linspace(0.0, np.pi, 7):
+            grasp = np.eye(4)
+            grasp[:3, 0] = [np.cos(yaw), np.sin(yaw), 0.0]
+            assert kinematics.inverse(place_pose(place, grasp), config.home) is not None
