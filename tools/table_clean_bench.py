@@ -60,9 +60,10 @@ class TableResult:
     """One table. objects: on the table at the start. picked: attempts the executor reported
     as picks after which an object had left the table. removed: objects that left the table
     in all (a pushed-off object counts here, not in picked). on_robot: attempts after which
-    an object stayed on the robot above the table (not released at the place). sim_s:
-    simulated s of all attempts; wall_s: wall-clock s of the whole table. left: the family
-    of each object still on the table (or on the robot) at the end."""
+    an object that had not left the table touched the robot (not released at the place,
+    hooked on a finger, lodged on a link). sim_s: simulated s of all attempts; wall_s:
+    wall-clock s of the whole table. left: the family of each object still on the table
+    (or on the robot) at the end."""
 
     arm: str
     requested: int
@@ -224,7 +225,7 @@ class Bench:
             result.sim_s += robot.time - state["t"]
             state["t"] = robot.time
             verdict = "picked" if attempt.success and gone > 0 else "failed"
-            stuck = bool((remaining(robot) & ~robot.scene.on_table()).any())
+            stuck = bool((remaining(robot) & robot.on_robot()).any())
             result.on_robot += stuck
             note = " (an object stayed on the robot)" if stuck else ""
             result.messages.append(f"{verdict}: {attempt.message}{note}")

@@ -123,14 +123,16 @@ def test_grasp_at_a_known_box_lifts_it(arm: str) -> None:
     _run(robot, kinematics.cartesian_path(robot.joint_positions(), grasp), 0.5)
     reached = kinematics.forward(robot.joint_positions())[:3, 3]
     np.testing.assert_allclose(reached, grasp[:3, 3], atol=2e-3)
+    assert not robot.on_robot()[0]  # open fingers either side, not touching it yet
     robot.set_gripper(0.0)
     robot.step(0.8)
     assert 0.02 < robot.gripper_opening() < 2 * BOX_HALF[1]
     _run(robot, kinematics.cartesian_path(robot.joint_positions(), above), 0.5)
     assert robot.object_positions()[0, 2] > box[2] + 0.1
-    truth = robot.ground_truth()
+    truth, on_robot = robot.ground_truth(), robot.on_robot()
     robot.close()
     assert truth["objects"][0]["held"] and not truth["objects"][0]["on_table"]
+    assert on_robot[0]
 
 
 @pytest.mark.parametrize("arm", ARM_NAMES)

@@ -180,6 +180,11 @@ class SimRobot:
             ids(mujoco.mjtObj.mjOBJ_GEOM, [HAND_PREFIX + "finger_pos", HAND_PREFIX + "finger_neg"])
         )
         self._object_bodies = ids(mujoco.mjtObj.mjOBJ_BODY, [f"obj{k}" for k in range(len(models))])
+        body_names = (
+            mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "" for b in range(m.nbody)
+        )
+        robot_body = np.array([name.startswith(ARM_PREFIX) for name in body_names])
+        self._robot_geom = robot_body[m.geom_bodyid]
         self._trajectory: Trajectory | None = None
         d = self.scene.data
         d.qpos[self._qpos] = d.ctrl[self._ctrl] = self.config.home
@@ -282,6 +287,18 @@ class SimRobot:
         gripped = np.array([len(touching.get(int(b), ())) == 2 for b in self._object_bodies], bool)
         lifted = self.scene.object_positions()[:, 2] > HELD_CLEARANCE_M
         return gripped & lifted
+
+    def on_robot(self) -> np.ndarray:
+        """(K,) bool: the object touches the arm or the gripper (held, hooked on a finger or
+        lodged on a link), whatever its height."""
+        d, body = self.scene.data, self.scene.model.geom_bodyid
+        touching = {
+            int(body[other])
+            for contact in d.contact[: d.ncon]
+            for own, other in ((contact.geom1, contact.geom2), (contact.geom2, contact.geom1))
+            if self._robot_geom[own]
+        }
+        return np.isin(self._object_bodies, list(touching))
 
     def ground_truth(self) -> dict:
         """JSON-ready state for scoring: each object's name, family, position (m, base
