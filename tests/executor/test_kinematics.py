@@ -15,6 +15,7 @@ from grasp_core.arm import load_arm_config
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
 from grasp_executor.planning import (
     PickParams,
+    PlanningError,
     place_pose,
     plan_pick,
     released_pose,
@@ -175,3 +176,15 @@ def test_release_tilts_the_gripper_in_place_after_the_place(arm: ArmKinematics) 
     )  # fmt: skip
     turn = Rotation.from_matrix(placed[:3, :3].T @ released[:3, :3]).as_rotvec()
     np.testing.assert_allclose(turn, [0.0, 0.6, 0.0], atol=1e-3)
+
+
+def test_a_width_at_the_max_opening_sent_as_float32_is_planned(arm: ArmKinematics) -> None:
+    # The transform clamps widths to the max opening; grasp_interfaces/Grasp carries them as
+    # float32, which rounds 0.085 up to 0.08500000089.
+    grasp = _pose(arm.config.table_center + np.array([0.0, 0.0, 0.03]), _down(arm))
+    place = next(iter(arm.config.places.values()))
+    widest = arm.config.gripper.max_opening
+    plan = plan_pick(arm, arm.config.home, grasp, float(np.float32(widest)), place)
+    assert plan.opening == widest
+    with pytest.raises(PlanningError, match="exceeds the gripper"):
+        plan_pick(arm, arm.config.home, grasp, widest + 0.001, place)

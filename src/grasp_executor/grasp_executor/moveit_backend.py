@@ -22,7 +22,7 @@ from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.kinematics import WorkspaceError
 from grasp_executor.planning import (
     PickParams,
-    PlanningError,
+    check_width,
     offset_along,
     place_pose,
     released_pose,
@@ -69,8 +69,7 @@ class MoveItBackend:
         }
 
     def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> PosePlan:
-        if width > self.config.gripper.max_opening:
-            raise PlanningError(f"grasp width {width:.3f} m exceeds the gripper")
+        check_width(width, self.config.gripper.max_opening)
         poses = {
             "grasp": grasp,
             "pregrasp": offset_along(grasp, -self.params.approach_m, grasp[:3, 2]),

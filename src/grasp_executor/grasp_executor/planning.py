@@ -92,6 +92,17 @@ def twisted_pose(place: np.ndarray) -> np.ndarray:
     return place @ turn
 
 
+# A width clamped to the max opening and sent as float32 (grasp_interfaces/Grasp) comes back
+# up to ~4e-9 m wider than it.
+_WIDTH_SLACK_M = 1e-6
+
+
+def check_width(width: float, max_opening: float) -> None:
+    """Raise PlanningError when a grasp ``width`` (m) is wider than the gripper opens."""
+    if width > max_opening + _WIDTH_SLACK_M:
+        raise PlanningError(f"grasp width {width:.3f} m exceeds the gripper's {max_opening} m")
+
+
 def plan_pick(
     kinematics: ArmKinematics,
     start: np.ndarray,
@@ -108,8 +119,7 @@ def plan_pick(
     space is kept. Raises PlanningError naming the stage that cannot be reached.
     """
     spec = kinematics.config.gripper
-    if width > spec.max_opening:
-        raise PlanningError(f"grasp width {width:.3f} m exceeds the gripper's {spec.max_opening} m")
+    check_width(width, spec.max_opening)
     opening = min(width + params.opening_margin_m, spec.max_opening)
     errors: list[str] = []
     plans: list[PickPlan] = []
