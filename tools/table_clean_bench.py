@@ -168,9 +168,10 @@ class Bench:
 
     def candidates(self, base: BaseGrasps, grasps: list) -> list[Candidate]:
         """What DetectGrasps hands the executor: base-frame grasps at or above the
-        executor's min_quality, best first; each keeps its image grasp as its source."""
+        executor's min_quality, best first; each keeps its image grasp as its source. Widths
+        are rounded to float32 as grasp_interfaces/Grasp carries them."""
         return [
-            Candidate(pose.matrix(), pose.width, pose.quality, source=grasps[i])
+            Candidate(pose.matrix(), float(np.float32(pose.width)), pose.quality, source=grasps[i])
             for k, i in enumerate(base.indices)
             if (pose := base.poses.pose(k)).quality >= self.executor["min_quality"]
         ]
