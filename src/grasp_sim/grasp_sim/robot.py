@@ -176,9 +176,10 @@ class SimRobot:
         self._finger_ctrl = ids(mujoco.mjtObj.mjOBJ_ACTUATOR, [HAND_PREFIX + "finger_pos"])[0]
         fingers = ids(mujoco.mjtObj.mjOBJ_JOINT, [HAND_PREFIX + "finger_pos"])
         self._finger_qpos = m.jnt_qposadr[fingers[0]]
-        self._finger_geoms = set(
+        self._finger_geom = np.zeros(m.ngeom, bool)
+        self._finger_geom[
             ids(mujoco.mjtObj.mjOBJ_GEOM, [HAND_PREFIX + "finger_pos", HAND_PREFIX + "finger_neg"])
-        )
+        ] = True
         self._object_bodies = ids(mujoco.mjtObj.mjOBJ_BODY, [f"obj{k}" for k in range(len(models))])
         body_names = (
             mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or "" for b in range(m.nbody)
@@ -275,15 +276,20 @@ class SimRobot:
         """(K, 3) object positions, m, base frame."""
         return self.scene.object_positions() - self.world_from_base[:3, 3]
 
-    def held(self) -> np.ndarray:
-        """(K,) bool: the object touches both fingers and is lifted off the table."""
-        d, m = self.scene.data, self.scene.model
-        body = m.geom_bodyid
+    def _touching(self, own: np.ndarray) -> dict[int, set[int]]:
+        """Body of every geom in contact with a geom of the ``own`` mask (ngeom,) -> the own
+        geoms it touches."""
+        d, body = self.scene.data, self.scene.model.geom_bodyid
         touching: dict[int, set[int]] = {}
         for contact in d.contact[: d.ncon]:
-            for own, other in ((contact.geom1, contact.geom2), (contact.geom2, contact.geom1)):
-                if own in self._finger_geoms:
-                    touching.setdefault(int(body[other]), set()).add(int(own))
+            for mine, other in ((contact.geom1, contact.geom2), (contact.geom2, contact.geom1)):
+                if own[mine]:
+                    touching.setdefault(int(body[other]), set()).add(int(mine))
+        return touching
+
+    def held(self) -> np.ndarray:
+        """(K,) bool: the object touches both fingers and is lifted off the table."""
+        touching = self._touching(self._finger_geom)
         gripped = np.array([len(touching.get(int(b), ())) == 2 for b in self._object_bodies], bool)
         lifted = self.scene.object_positions()[:, 2] > HELD_CLEARANCE_M
         return gripped & lifted
@@ -291,14 +297,7 @@ class SimRobot:
     def on_robot(self) -> np.ndarray:
         """(K,) bool: the object touches the arm or the gripper (held, hooked on a finger or
         lodged on a link), whatever its height."""
-        d, body = self.scene.data, self.scene.model.geom_bodyid
-        touching = {
-            int(body[other])
-            for contact in d.contact[: d.ncon]
-            for own, other in ((contact.geom1, contact.geom2), (contact.geom2, contact.geom1))
-            if self._robot_geom[own]
-        }
-        return np.isin(self._object_bodies, list(touching))
+        return np.isin(self._object_bodies, list(self._touching(self._robot_geom)))
 
     def ground_truth(self) -> dict:
         """JSON-ready state for scoring: each object's name, family, position (m, base

@@ -35,8 +35,9 @@ def spec_parts(spec: str) -> list[str]:
 def open_dataset(spec: str) -> Dataset:
     """The dataset named by ``spec``: 'KIND:PATH' for KIND in OPENERS, else a generated folder;
     'A+B+...' is the images of A, then of B, and so on (their classes must agree)."""
-    if len(spec_parts(spec)) > 1:
-        parts = [open_dataset(part) for part in spec_parts(spec)]
+    names = spec_parts(spec)
+    if len(names) > 1:
+        parts = [open_dataset(name) for name in names]
         if len({part.classes for part in parts}) > 1:
             raise DatasetError(
                 f"dataset {spec!r}: its parts name different classes "
