@@ -5,7 +5,9 @@ parameter backend is 'moveit'.
 Free motions (to the pre-grasp, to the place, home) are planned by the pipeline named
 ``free`` in the arm's moveit_py configuration (e.g. OMPL); the approach and the lift by
 ``straight`` (e.g. Pilz LIN), so they stay straight lines as in the built-in backend. Every
-grasp-frame pose is checked against the configured workspace before planning. The gripper
+grasp-frame pose is checked against the configured workspace before planning. Unlike the
+built-in backend, it plans the grasp as given: it does not lean a grasp out of reach
+toward the base (planning.leaned_pose), since reachability shows only when MoveIt plans. The gripper
 stays on the gripper topic (grasp_executor.controller), as with the built-in backend.
 """
 
@@ -22,8 +24,8 @@ from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.kinematics import WorkspaceError
 from grasp_executor.planning import (
     PickParams,
-    check_width,
     offset_along,
+    pick_opening,
     place_pose,
     released_pose,
 )
@@ -69,7 +71,7 @@ class MoveItBackend:
         }
 
     def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> PosePlan:
-        check_width(width, self.config.gripper.max_opening)
+        opening = pick_opening(width, self.config.gripper.max_opening, self.params)
         poses = {
             "grasp": grasp,
             "pregrasp": offset_along(grasp, -self.params.approach_m, grasp[:3, 2]),
@@ -80,7 +82,6 @@ class MoveItBackend:
         for pose in poses.values():
             if not self.config.workspace.contains(pose[:3, 3]):
                 raise WorkspaceError(f"{np.round(pose[:3, 3], 3).tolist()} m is outside")
-        opening = min(width + self.params.opening_margin_m, self.config.gripper.max_opening)
         return PosePlan(poses, opening)
 
     def move(self, plan: PosePlan, segment: str) -> None:

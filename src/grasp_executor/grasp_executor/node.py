@@ -47,6 +47,7 @@ PARAMETERS = {
     "detect_timeout_s": 10.0,
     "approach_m": 0.10,
     "lift_m": 0.15,
+    "max_lean_rad": 0.52,  # a grasp out of reach straight down may lean toward the base
 }
 
 
@@ -83,7 +84,10 @@ class ExecutorNode(Node):
             self, self.config.joint_names, self.p["trajectory_topic"], self.p["gripper_topic"],
             self.p["gripper_joint"], cancelled=self._should_stop,
         )  # fmt: skip
-        params = PickParams(approach_m=self.p["approach_m"], lift_m=self.p["lift_m"])
+        params = PickParams(
+            approach_m=self.p["approach_m"], lift_m=self.p["lift_m"],
+            max_lean_rad=self.p["max_lean_rad"],
+        )  # fmt: skip
         if self.p["backend"] == "moveit":
             from grasp_executor.moveit_backend import MoveItBackend
 
