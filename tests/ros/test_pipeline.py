@@ -4,6 +4,7 @@ in-process runner from the bringup YAML."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -80,3 +81,28 @@ def test_a_cancel_mid_pick_stops_the_arm_and_the_server_takes_the_next_goal(grap
     assert again.accepted
     wait_result(again.cancel_goal_async(), 10)
     assert wait_result(again.get_result_async(), 60).status == GoalStatus.STATUS_CANCELED
+
+
+def test_closing_the_graph_mid_pick_ends_the_goal_quietly(capfd) -> None:
+    # What Ctrl-C does to the runner: rclpy shuts the context down with a pick under way.
+    graph, _ = runner.start(
+        {"arm": "ur5", "objects": 2, "seed": 3, "sim": True}, domain_id=DOMAIN_ID
+    )
+    node = graph.node("test_client")
+    client = ActionClient(node, PickObject, "/pick_object")
+    assert client.wait_for_server(timeout_sec=30)
+    moving = threading.Event()
+
+    def feedback(msg) -> None:
+        if msg.feedback.stage.stage == PickStage.APPROACHING:
+            moving.set()
+
+    wait_result(client.send_goal_async(PickObject.Goal(), feedback), 30)
+    assert moving.wait(120), "the pick never started approaching"
+    t0 = time.monotonic()
+    graph.close()
+    assert time.monotonic() - t0 < 10.0
+    del graph, node, client
+    gc.collect()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "never retrieved" not in err, err

@@ -8,6 +8,7 @@ a pixel (u, v) at depth z is at base ((u - cx) z / fx + 0.5, -(v - cy) z / fy, 0
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ from grasp_transform.node import (
     SERVICE,
     TransformNode,
 )  # fmt: skip
+from harness import DOMAIN_ID, TestGraph
 
 pytestmark = pytest.mark.ros
 
@@ -208,6 +210,23 @@ def test_detect_grasps_without_frames_returns_no_frame_after_its_timeout(ros_gra
     assert 0.4 < time.monotonic() - t0 < 3.0
     assert response.status == DetectGrasps.Response.NO_FRAME
     assert "0.5 s" in response.message and DETECTIONS_TOPIC in response.message
+
+
+def test_closing_the_graph_while_detect_grasps_waits_lets_it_answer_first(arm_config, capsys):
+    # A request waiting for a frame when the graph closes (a goal cancelled mid-detection,
+    # then the demo ends) is answered before its service is destroyed, not after: rclpy
+    # prints "exception was never retrieved: cannot use Destroyable" for a late answer.
+    with TestGraph(domain_id=DOMAIN_ID) as graph:
+        _, driver = start(graph, arm_config, detect_timeout_s=1.0)
+        client = graph.node("caller").create_client(DetectGrasps, SERVICE)
+        assert client.wait_for_service(timeout_sec=5.0)
+        future = client.call_async(DetectGrasps.Request())
+        time.sleep(0.3)  # the handler is waiting for a frame
+        assert not future.done()
+    time.sleep(1.0)  # past the handler's timeout, had it outlived the graph
+    del graph, driver, client, future
+    gc.collect()
+    assert "never retrieved" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

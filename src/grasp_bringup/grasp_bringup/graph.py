@@ -8,12 +8,23 @@ graph down leaves no participant behind.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+
+CLOSE_WAIT_S = 5.0  # for the callbacks still running when the graph closes
+SPIN_TIMEOUT_S = 0.05  # how long the spin loop waits for work before it checks for close
+
+
+@runtime_checkable
+class EndsCallbacks(Protocol):
+    """A node whose callbacks can run long (a goal, a service call waiting for a frame)."""
+
+    def end_callbacks(self) -> None:
+        """Make the running callbacks return promptly; new ones return at once."""
 
 
 class NodeGraph:
@@ -28,8 +39,13 @@ class NodeGraph:
         rclpy.init(context=self.context, domain_id=domain_id)
         self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
         self._nodes: list[Node] = []
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stopping.is_set() and self.context.ok():
+            self.executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
 
     def node(self, name: str, **kwargs: Any) -> Node:
         """Create a plain node in this graph's context and spin it."""
@@ -46,12 +62,26 @@ class NodeGraph:
         return list(self._nodes)
 
     def close(self) -> None:
-        """Stop spinning, destroy every node and shut the context down."""
-        self.executor.shutdown(timeout_sec=5.0)
+        """End the callbacks still running, stop spinning, wait for the callbacks already
+        handed to the executor's threads (at most CLOSE_WAIT_S), destroy every node and shut
+        the context down."""
+        for node in self._nodes:
+            if isinstance(node, EndsCallbacks):
+                node.end_callbacks()
+        self._stopping.set()
+        self._thread.join(timeout=CLOSE_WAIT_S)
+        # rclpy 7.1's Executor.shutdown neither waits for the callbacks still running (its
+        # check reads the flag it has just set) nor keeps the guard condition they signal
+        # when they start: one that starts or ends after it, or after its node is
+        # destroyed, raises InvalidHandle ("exception was never retrieved"). So the spin
+        # loop stops first and the thread pool of the callbacks drains before either.
+        drain = threading.Thread(target=self.executor._executor.shutdown, daemon=True)
+        drain.start()
+        drain.join(timeout=CLOSE_WAIT_S)
+        self.executor.shutdown(timeout_sec=0.0)
         for node in self._nodes:
             node.destroy_node()
         self._nodes.clear()
-        self._thread.join(timeout=5.0)
         self.context.try_shutdown()
 
     def __enter__(self) -> NodeGraph:

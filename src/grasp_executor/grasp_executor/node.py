@@ -255,10 +255,14 @@ class ExecutorNode(Node):
             )
         return self.config.places[name]
 
-    def destroy_node(self) -> None:
-        # A running goal sees it is no longer the active one, stops the arm and ends; the
-        # node goes only after that, so no goal outlives its action server.
+    def end_callbacks(self) -> None:
+        """The running goal sees it is no longer the active one, stops the arm and ends."""
         self._active = None
+
+    def destroy_node(self) -> None:
+        # The node goes only after the running goal has ended, so no goal outlives its
+        # action server.
+        self.end_callbacks()
         if self._goal_lock.acquire(timeout=10.0):
             self._goal_lock.release()
         super().destroy_node()

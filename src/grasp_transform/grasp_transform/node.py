@@ -86,6 +86,8 @@ class TransformNode(Node):
         # message: why it or some of its grasps were dropped; failed: the transform broke.
         self.outcomes: deque[tuple[int, GraspArray | None, str, bool]] = deque(maxlen=16)
         self.changed = threading.Condition()
+        self.waiting_calls = 0  # DetectGrasps calls waiting for a frame
+        self.closing = False
         self.create_subscription(Image, DEPTH_TOPIC, self._on_depth, qos_profile_sensor_data)
         self.create_subscription(
             CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info, qos_profile_sensor_data
@@ -175,19 +177,34 @@ class TransformNode(Node):
         """The first processed or failed frame stamped after ``after`` ns."""
         return next((o for o in self.outcomes if o[0] > after and (o[1] is not None or o[3])), None)
 
+    def _wait_first_after(self, after: int, timeout: float) -> tuple | None:
+        """_first_after(after), waiting up to ``timeout`` s; None if none came or the node
+        is closing. Call with self.changed held."""
+        deadline = time.monotonic() + timeout
+        self.waiting_calls += 1
+        try:
+            while not (frame := self._first_after(after)) and not self.closing:
+                if not self.changed.wait(deadline - time.monotonic()):
+                    return None
+            return frame
+        finally:
+            self.waiting_calls -= 1
+            self.changed.notify_all()
+
     def _on_detect(self, request, response):
         after, timeout = self.get_clock().now().nanoseconds, self.p["detect_timeout_s"]
-        deadline = time.monotonic() + timeout
         with self.changed:
-            while not (frame := self._first_after(after)):
-                if not self.changed.wait(deadline - time.monotonic()):
-                    errors = [o[2] for o in self.outcomes if o[0] > after]
-                    response.status = DetectGrasps.Response.NO_FRAME
-                    response.message = f"no usable camera frame within {timeout:.1f} s" + (
-                        f"; last: {errors[-1]}" if errors else
-                        f"; no detections on {DETECTIONS_TOPIC} stamped after the request"
-                    )  # fmt: skip
-                    return response
+            frame = self._wait_first_after(after, timeout)
+            errors = [o[2] for o in self.outcomes if o[0] > after]
+        if frame is None:
+            response.status = DetectGrasps.Response.NO_FRAME
+            response.message = "grasp_transform is shutting down" if self.closing else (
+                f"no usable camera frame within {timeout:.1f} s" + (
+                    f"; last: {errors[-1]}" if errors else
+                    f"; no detections on {DETECTIONS_TOPIC} stamped after the request"
+                )
+            )  # fmt: skip
+            return response
         if frame[3]:
             response.status, response.message = DetectGrasps.Response.FAILED, frame[2]
             return response
@@ -206,6 +223,20 @@ class TransformNode(Node):
                 + (f"; {frame[2]}" if frame[2] else "")
             )
         return response
+
+    def end_callbacks(self) -> None:
+        """DetectGrasps calls waiting for a frame answer NO_FRAME now, and new ones at once."""
+        with self.changed:
+            self.closing = True
+            self.changed.notify_all()
+
+    def destroy_node(self) -> None:
+        # Waiting calls answer while their service exists: answered after it is destroyed,
+        # rclpy prints "cannot use Destroyable".
+        self.end_callbacks()
+        with self.changed:
+            self.changed.wait_for(lambda: self.waiting_calls == 0, timeout=1.0)
+        super().destroy_node()
 
 
 def load_yaml(path: str) -> dict:
