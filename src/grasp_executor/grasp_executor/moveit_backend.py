@@ -7,8 +7,9 @@ Free motions (to the pre-grasp, to the place, home) are planned by the pipeline 
 ``straight`` (e.g. Pilz LIN), so they stay straight lines as in the built-in backend. Every
 grasp-frame pose is checked against the configured workspace before planning. Unlike the
 built-in backend, it plans the grasp as given: it does not lean a grasp out of reach
-toward the base (planning.leaned_pose), since reachability shows only when MoveIt plans. The gripper
-stays on the gripper topic (grasp_executor.controller), as with the built-in backend.
+toward the base (planning.leaned_pose), since reachability shows only when MoveIt plans.
+The gripper stays on the gripper topic (grasp_executor.controller), as with the built-in
+backend.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from grasp_executor.planning import (
     pick_opening,
     place_pose,
     released_pose,
+    twisted_pose,
 )
 
-# segment -> (pose key of the plan, pipeline)
+# segment -> (pose key of the plan, pipeline); "release" tries RELEASE_TURNS instead.
 SEGMENTS = {
     "to_pregrasp": ("pregrasp", "free"),
     "approach": ("grasp", "straight"),
@@ -38,9 +40,14 @@ SEGMENTS = {
     "lift": ("lifted", "straight"),
     "lift_to_home": (None, "free"),
     "to_place": ("place", "free"),
-    "release": ("released", "straight"),
+    "release": (None, "straight"),
     "to_home": (None, "free"),
 }
+
+
+# The release turn is a courtesy, as in the built-in backend: the tilt, else the twist (an
+# arm that cannot tilt there, the 5-DoF WidowX), else the arm stays where it placed.
+RELEASE_TURNS = ("released", "twisted")
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class MoveItBackend:
             "place": place_pose(place, grasp),
         }
         poses["released"] = released_pose(poses["place"], self.params.release_tilt_rad)
+        poses["twisted"] = twisted_pose(poses["place"])
         for pose in poses.values():
             if not self.config.workspace.contains(pose[:3, 3]):
                 raise WorkspaceError(f"{np.round(pose[:3, 3], 3).tolist()} m is outside")
@@ -86,18 +94,29 @@ class MoveItBackend:
 
     def move(self, plan: PosePlan, segment: str) -> None:
         key, pipeline = SEGMENTS[segment]
+        if segment == "release":
+            planned = (self._plan(plan.poses[k], pipeline) for k in RELEASE_TURNS)
+            trajectory = next((t for t in planned if t is not None), None)
+            if trajectory is not None:
+                self.moveit.execute(trajectory, controllers=[])
+            return
+        trajectory = self._plan(None if key is None else plan.poses[key], pipeline)
+        if trajectory is None:
+            raise MotionError(f"MoveIt found no {pipeline} motion for {segment}")
+        self.moveit.execute(trajectory, controllers=[])
+
+    def _plan(self, grasp: np.ndarray | None, pipeline: str):
+        """A trajectory from the current state to ``grasp`` (None: the "home" named state),
+        or None when the pipeline finds none."""
         self.arm.set_start_state_to_current_state()
-        if key is None:
+        if grasp is None:
             self.arm.set_goal_state(configuration_name="home")
         else:
             self.arm.set_goal_state(
-                pose_stamped_msg=self._flange_goal(plan.poses[key]),
-                pose_link=self.config.flange_link,
+                pose_stamped_msg=self._flange_goal(grasp), pose_link=self.config.flange_link
             )
         result = self.arm.plan(single_plan_parameters=self.pipelines[pipeline])
-        if not result:
-            raise MotionError(f"MoveIt found no {pipeline} motion for {segment}")
-        self.moveit.execute(result.trajectory, controllers=[])
+        return result.trajectory if result else None
 
     def grip(self, opening: float) -> float:
         return self.controller.grip(opening)
