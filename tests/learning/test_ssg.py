@@ -15,7 +15,7 @@ from grasp_core.datasets.generated import sample_name, write_info, write_sample
 from grasp_core.grasp import ImageGrasp
 from grasp_core.instances import INSTANCE_OUTPUTS, make_anchors
 from grasp_core.metadata import AnchorSpec
-from grasp_core.serving import INPUT_NAME, InstancePredictor, open_predictor
+from grasp_core.serving import INPUT_NAME, InstancePredictor, ModelFileError, open_predictor
 from grasp_learning.augment import NO_AUGMENTATION
 from grasp_learning.export import export_onnx, metadata_for, read_onnx_metadata
 from grasp_learning.models import build_model
@@ -190,6 +190,37 @@ def test_grasp_train_ssg_writes_a_servable_model(tiny_data, tmp_path) -> None:
     sample = open_dataset(str(tiny_data))[0]
     prediction = predictor.predict(sample.rgb, sample.depth)
     assert all(g.label in ("bar", "cube") and g.instance_id >= 1 for g in prediction.grasps)
+
+
+def test_fine_tuning_from_an_exported_ssg_starts_from_its_weights(tiny_data, tmp_path) -> None:
+    # A shipped model may exist only as its ONNX file (trained elsewhere): a run can start
+    # from it, training the folded (inference) form. At a learning rate of 0 the export of
+    # that run gives the file's outputs back.
+    hyper = {k: v for k, v in SMALL.items() if k != "classes"}
+    common = dict(
+        architecture="ssg", hyperparameters=hyper, input_size=(64, 64), batch_size=3,
+        device="cpu", workers=0, augmentation=NO_AUGMENTATION,
+    )  # fmt: skip
+    train(TrainConfig(epochs=1, **common), str(tiny_data), tmp_path / "first")
+    shipped = tmp_path / "first" / "model.onnx"
+    train(TrainConfig(epochs=1, lr=0.0, init=str(shipped), **common), str(tiny_data),
+          tmp_path / "tuned")  # fmt: skip
+    x = np.random.default_rng(0).normal(size=(1, 4, 64, 64)).astype(np.float32)
+
+    def run(path: Path) -> list[np.ndarray]:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {INPUT_NAME: x})
+
+    outputs = [run(shipped), run(tmp_path / "tuned" / "model.onnx")]
+    for first, tuned in zip(*outputs, strict=True):
+        np.testing.assert_allclose(first, tuned, rtol=1e-4, atol=1e-5)
+    fresh = tmp_path / "fresh"
+    train(TrainConfig(epochs=1, lr=0.0, seed=1, **common), str(tiny_data), fresh)
+    assert not np.allclose(outputs[0][0], run(fresh / "model.onnx")[0], atol=1e-3)
+    with pytest.raises(ModelFileError, match="no weights of this network"):
+        wider = {**hyper, "prototypes": 12}
+        train(TrainConfig(epochs=1, init=str(shipped), **{**common, "hyperparameters": wider}),
+              str(tiny_data), tmp_path / "foreign")  # fmt: skip
 
 
 def test_bench_times_an_ssg_export_on_its_own_weights(tmp_path) -> None:

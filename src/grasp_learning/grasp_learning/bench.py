@@ -67,8 +67,9 @@ def unused_in_forward(network: nn.Module, shape: tuple[int, ...]) -> set[str]:
         module.register_forward_hook(lambda *_, name=name: called.add(name))
         for name, module in network.named_modules()
     ]
+    device = next(network.parameters()).device
     with torch.inference_mode():
-        network(torch.zeros(shape))
+        network(torch.zeros(shape, device=device))
     for hook in hooks:
         hook.remove()
     return {

@@ -34,7 +34,9 @@ from grasp_core.metrics import accuracy_key, evaluate
 from grasp_core.postprocess import PostprocessParams, decode_maps, grasps_from_maps
 from grasp_core.serving import ModelFileError
 from grasp_learning.augment import NO_AUGMENTATION, Augmentation, training_pair
-from grasp_learning.export import export_onnx, metadata_for
+from grasp_learning.bench import onnx_weights, unused_in_forward
+from grasp_learning.export import export_onnx, exported_module, metadata_for
+from grasp_learning.inference_form import inference_form
 from grasp_learning.models import build_model
 from grasp_learning.ssg import ssg_loss
 from grasp_learning.ssg_targets import SSGDataset, ssg_example
@@ -54,9 +56,11 @@ class TrainConfig:
     error on grasp pixels (grasp_learning.targets.positional_loss; not used by SSG).
     max_minutes: time budget of this run; after its first epoch the run shortens itself to
     the epochs that fit, and the cosine schedule is fitted to that length (None: no limit).
-    init: a checkpoint (best.pt or last.pt of a run of the same network) whose weights a
-    new run starts from, to fine-tune; its optimiser and schedule start afresh. A run that
-    resumes from its own checkpoint ignores it."""
+    init: a checkpoint (best.pt or last.pt of a run of the same network) or a model file
+    this project exported (.onnx) whose weights a new run starts from, to fine-tune; its
+    optimiser and schedule start afresh. An exported file holds the inference form (batch
+    norm folded into the convolutions), so such a run trains that form, without batch norm.
+    A run that resumes from its own checkpoint ignores it."""
 
     architecture: str = "grconvnet"
     hyperparameters: dict[str, Any] = field(default_factory=lambda: {"angle_bins": 3})
@@ -215,11 +219,40 @@ def fit_to_budget(
     return end
 
 
-def _load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:
-    """The network weights of a checkpoint of this project's training into ``model``."""
+def _from_export(config: TrainConfig) -> bool:
+    return bool(config.init) and Path(config.init).suffix == ".onnx"
+
+
+def _network(config: TrainConfig, hyper: dict[str, Any]) -> torch.nn.Module:
+    """The network a run trains: as built, or in inference form when it fine-tunes an
+    exported file (see TrainConfig.init)."""
+    model = build_model(config.architecture, **hyper)
+    return inference_form(model).train() if _from_export(config) else model
+
+
+def _load_weights(model: torch.nn.Module, path: Path, metadata: ModelMetadata) -> None:
+    """The network weights of a checkpoint of this project's training, or of a model file
+    it exported, into ``model``."""
     if not path.is_file():
         raise ModelFileError(f"--init {path} is not a file: pass a run's best.pt or last.pt")
-    state = torch.load(path, map_location=device, weights_only=False)
+    if path.suffix == ".onnx":
+        network, _ = exported_module(model)
+        weights = onnx_weights(path)
+        state = network.state_dict()
+        shape = (1, metadata.channels, *metadata.input_size)
+        # Training-only parts (SSG's semantic head) are not exported: they start afresh.
+        missing = sorted(set(state) - set(weights) - unused_in_forward(network, shape))
+        try:
+            if missing:
+                raise RuntimeError(f"no weights for {', '.join(missing[:3])}")
+            network.load_state_dict(
+                {k: torch.from_numpy(weights[k].copy()) for k in state if k in weights},
+                strict=False,
+            )
+        except RuntimeError as err:
+            raise ModelFileError(f"--init {path} holds no weights of this network: {err}") from None
+        return
+    state = torch.load(path, map_location="cpu", weights_only=False)
     try:
         model.load_state_dict(state["model"])
     except (KeyError, TypeError, RuntimeError) as err:
@@ -249,7 +282,7 @@ def train(
         if not classes:
             raise ValueError(f"{data} names no classes; SSG learns the object classes")
         hyper["classes"] = len(classes)
-    model = build_model(config.architecture, **hyper).to(device)
+    model = _network(config, hyper).to(device)
     metadata = metadata_for(
         model, config.architecture, input_size=tuple(config.input_size), classes=classes
     )
@@ -280,7 +313,7 @@ def train(
         start_epoch, best, rows = state["epoch"] + 1, state["best"], state["rows"]
         print(f"resuming {out} at epoch {start_epoch + 1}")
     elif config.init:
-        _load_weights(model, Path(config.init), device)
+        _load_weights(model, Path(config.init), metadata)
         print(f"starting from the weights of {config.init}")
     (out / "config.json").write_text(
         json.dumps({"data": data, "val_data": val_data, **asdict(config)}, indent=1)
@@ -363,7 +396,7 @@ def train(
             )
 
     best_state = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
-    model = build_model(config.architecture, **hyper)
+    model = _network(config, hyper)
     model.load_state_dict(best_state["model"])
     onnx_path = export_onnx(
         model.eval(), ModelMetadata.from_json(best_state["metadata"]), out / "model.onnx"
