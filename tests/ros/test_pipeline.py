@@ -19,14 +19,29 @@ from grasp_interfaces.action import CleanTable, PickObject
 from grasp_interfaces.msg import PickStage
 from harness import DOMAIN_ID, sim_objects, wait_result
 
+TABLE = {"arm": "ur5", "objects": 2, "seed": 3, "sim": True}
+
 
 @pytest.fixture
 def graph():
-    graph, _ = runner.start(
-        {"arm": "ur5", "objects": 2, "seed": 3, "sim": True}, domain_id=DOMAIN_ID
-    )
+    graph, _ = runner.start(TABLE, domain_id=DOMAIN_ID)
     yield graph
     graph.close()
+
+
+def pick_until_approaching(node) -> tuple[ActionClient, object]:
+    """Send a PickObject goal; return once its arm is approaching the grasp."""
+    client = ActionClient(node, PickObject, "/pick_object")
+    assert client.wait_for_server(timeout_sec=30)
+    moving = threading.Event()
+
+    def feedback(msg) -> None:
+        if msg.feedback.stage.stage == PickStage.APPROACHING:
+            moving.set()
+
+    handle = wait_result(client.send_goal_async(PickObject.Goal(), feedback), 30)
+    assert moving.wait(120), "the pick never started approaching"
+    return client, handle
 
 
 def objects_on_table(node) -> int:
@@ -55,16 +70,7 @@ def test_a_cancel_mid_pick_stops_the_arm_and_the_server_takes_the_next_goal(grap
     node = graph.node("test_client")
     joints: list[JointState] = []
     node.create_subscription(JointState, "/joint_states", joints.append, 10)
-    client = ActionClient(node, PickObject, "/pick_object")
-    assert client.wait_for_server(timeout_sec=30)
-    moving = threading.Event()
-
-    def feedback(msg) -> None:
-        if msg.feedback.stage.stage == PickStage.APPROACHING:
-            moving.set()
-
-    handle = wait_result(client.send_goal_async(PickObject.Goal(), feedback), 30)
-    assert moving.wait(120), "the pick never started approaching"
+    client, handle = pick_until_approaching(node)
     time.sleep(0.5)  # mid-motion
     wait_result(handle.cancel_goal_async(), 10)
     response = wait_result(handle.get_result_async(), 30)
@@ -84,21 +90,10 @@ def test_a_cancel_mid_pick_stops_the_arm_and_the_server_takes_the_next_goal(grap
 
 
 def test_closing_the_graph_mid_pick_ends_the_goal_quietly(capfd) -> None:
-    # What Ctrl-C does to the runner: rclpy shuts the context down with a pick under way.
-    graph, _ = runner.start(
-        {"arm": "ur5", "objects": 2, "seed": 3, "sim": True}, domain_id=DOMAIN_ID
-    )
+    # The runner on Ctrl-C, or the end of a test, with a pick under way.
+    graph, _ = runner.start(TABLE, domain_id=DOMAIN_ID)
     node = graph.node("test_client")
-    client = ActionClient(node, PickObject, "/pick_object")
-    assert client.wait_for_server(timeout_sec=30)
-    moving = threading.Event()
-
-    def feedback(msg) -> None:
-        if msg.feedback.stage.stage == PickStage.APPROACHING:
-            moving.set()
-
-    wait_result(client.send_goal_async(PickObject.Goal(), feedback), 30)
-    assert moving.wait(120), "the pick never started approaching"
+    client, _ = pick_until_approaching(node)
     t0 = time.monotonic()
     graph.close()
     assert time.monotonic() - t0 < 10.0
