@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
 
 HALF_TURN_ABOUT_Z = np.diag([-1.0, -1.0, 1.0, 1.0])
-LEAN_STEP_RAD = 0.26  # 15 degrees
+LEAN_STEP_RAD = 0.26  # about 15 degrees
 FREE_STEP_M = 0.01  # waypoint spacing of transfer motions; approach and lift use step_m
 
 
@@ -110,16 +111,10 @@ def leaned_pose(grasp: np.ndarray, lean_rad: float, opening: float) -> np.ndarra
     radial /= np.linalg.norm(radial)
     # Turning by -lean about this axis swings a downward approach toward +radial.
     axis = np.cross([0.0, 0.0, 1.0], radial)
-    c, s = np.cos(lean_rad), np.sin(lean_rad)
-    turn = c * np.eye(3) - s * _cross_matrix(axis) + (1 - c) * np.outer(axis, axis)
     leaned = grasp.copy()
-    leaned[:3, :3] = turn @ grasp[:3, :3]
+    leaned[:3, :3] = Rotation.from_rotvec(-lean_rad * axis).as_matrix() @ grasp[:3, :3]
     leaned[2, 3] += 0.5 * opening * abs(leaned[2, 0])
     return leaned
-
-
-def _cross_matrix(v: np.ndarray) -> np.ndarray:
-    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
 
 
 # A width clamped to the max opening and sent as float32 (grasp_interfaces/Grasp) comes back
