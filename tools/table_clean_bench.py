@@ -160,10 +160,7 @@ class Bench:
             transform["approach"], self.config.gripper, transform["min_quality"],
             transform["width_margin_m"],
         )  # fmt: skip
-        self.params = PickParams(
-            approach_m=self.executor["approach_m"], lift_m=self.executor["lift_m"],
-            max_lean_rad=self.executor["max_lean_rad"],
-        )  # fmt: skip
+        self.params = PickParams.from_parameters(self.executor)
         self.place = self.config.places[self.executor["place_location"]]
         self.failures = out / "failures"
 

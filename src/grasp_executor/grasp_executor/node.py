@@ -84,10 +84,7 @@ class ExecutorNode(Node):
             self, self.config.joint_names, self.p["trajectory_topic"], self.p["gripper_topic"],
             self.p["gripper_joint"], cancelled=self._should_stop,
         )  # fmt: skip
-        params = PickParams(
-            approach_m=self.p["approach_m"], lift_m=self.p["lift_m"],
-            max_lean_rad=self.p["max_lean_rad"],
-        )  # fmt: skip
+        params = PickParams.from_parameters(self.p)
         if self.p["backend"] == "moveit":
             from grasp_executor.moveit_backend import MoveItBackend
 

@@ -7,8 +7,9 @@ checked against the workspace by grasp_executor.kinematics, so a plan never leav
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -42,6 +43,11 @@ class PickParams:
     step_m: float = 0.005
     release_tilt_rad: float = 0.6
     max_lean_rad: float = 0.52
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> PickParams:
+        """The fields that ``parameters`` (the executor node's) name, defaults otherwise."""
+        return cls(**{f.name: parameters[f.name] for f in fields(cls) if f.name in parameters})
 
 
 @dataclass(frozen=True)

@@ -42,22 +42,32 @@ def load_onnx_weights(model_path: str | Path, metadata: ModelMetadata) -> nn.Mod
     network, _ = exported_module(
         inference_form(build_model(metadata.architecture, **metadata.hyperparameters))
     )
+    fill_from_onnx(network, model_path, metadata)
+    return network
+
+
+def fill_from_onnx(network: nn.Module, model_path: str | Path, metadata: ModelMetadata) -> None:
+    """Load the weights of ``model_path`` into ``network``, the exported module of an
+    inference-form network (grasp_learning.export.exported_module). Raises ValueError when
+    the file lacks some of them or holds them in other shapes."""
     weights = onnx_weights(model_path)
     state = network.state_dict()
     shape = (1, metadata.channels, *metadata.input_size)
     # Training-only parts (SSG's semantic head) run in no exported forward: the graph has
-    # no weights for them, and the timed forward does not need them.
+    # no weights for them, and neither timing nor fine-tuning from the file needs them.
     missing = sorted(set(state) - set(weights) - unused_in_forward(network, shape))
     if missing:
         raise ValueError(
             f"{model_path} lacks weights for {', '.join(missing[:3])}: it was not exported by "
             f"grasp_learning.export from {metadata.architecture} {metadata.hyperparameters}"
         )
-    network.load_state_dict(
-        {name: torch.from_numpy(weights[name].copy()) for name in state if name in weights},
-        strict=False,
-    )
-    return network
+    try:
+        network.load_state_dict(
+            {name: torch.from_numpy(weights[name].copy()) for name in state if name in weights},
+            strict=False,
+        )
+    except RuntimeError as err:  # a weight of another shape
+        raise ValueError(f"{model_path}: {err}") from None
 
 
 def unused_in_forward(network: nn.Module, shape: tuple[int, ...]) -> set[str]:

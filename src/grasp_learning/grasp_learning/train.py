@@ -34,7 +34,7 @@ from grasp_core.metrics import accuracy_key, evaluate
 from grasp_core.postprocess import PostprocessParams, decode_maps, grasps_from_maps
 from grasp_core.serving import ModelFileError
 from grasp_learning.augment import NO_AUGMENTATION, Augmentation, training_pair
-from grasp_learning.bench import onnx_weights, unused_in_forward
+from grasp_learning.bench import fill_from_onnx
 from grasp_learning.export import export_onnx, exported_module, metadata_for
 from grasp_learning.inference_form import inference_form
 from grasp_learning.models import build_model
@@ -236,20 +236,9 @@ def _load_weights(model: torch.nn.Module, path: Path, metadata: ModelMetadata) -
     if not path.is_file():
         raise ModelFileError(f"--init {path} is not a file: pass a run's best.pt or last.pt")
     if path.suffix == ".onnx":
-        network, _ = exported_module(model)
-        weights = onnx_weights(path)
-        state = network.state_dict()
-        shape = (1, metadata.channels, *metadata.input_size)
-        # Training-only parts (SSG's semantic head) are not exported: they start afresh.
-        missing = sorted(set(state) - set(weights) - unused_in_forward(network, shape))
         try:
-            if missing:
-                raise RuntimeError(f"no weights for {', '.join(missing[:3])}")
-            network.load_state_dict(
-                {k: torch.from_numpy(weights[k].copy()) for k in state if k in weights},
-                strict=False,
-            )
-        except RuntimeError as err:
+            fill_from_onnx(exported_module(model)[0], path, metadata)
+        except ValueError as err:
             raise ModelFileError(f"--init {path} holds no weights of this network: {err}") from None
         return
     state = torch.load(path, map_location="cpu", weights_only=False)
