@@ -59,3 +59,30 @@ def test_novel_tables_hold_only_novel_objects(tmp_path: Path) -> None:
 
     camera = json.loads((tmp_path / "camera/000000.json").read_text())
     assert all(int(name.rsplit("_", 1)[1]) >= 800 for name in camera["objects"])
+
+
+def test_an_interrupted_generation_stops_and_leaves_a_readable_dataset(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "grasp_core.cli", "generate", "--out", str(out)]
+    cmd += ["--scenes", "200", "--objects", "3", "--workers", "2"]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Wait for the first written sample, then stop it as Ctrl-C or `timeout` would.
+        while not any((out / "grasps").glob("*.txt")):
+            assert process.poll() is None, "generation ended before writing anything"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        # The queued scenes (about 190 of them, minutes of work) are dropped: only the
+        # scenes under way finish.
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    data = open_dataset(str(out))
+    assert 0 < len(data) < 400
+    for sample in data:
+        assert sample.rgb.shape == (480, 640, 3) and sample.labels

@@ -317,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out")
     p.add_argument(
-        "--init", help="fine-tune: start from this checkpoint's weights (another run's best.pt)"
+        "--init",
+        help="fine-tune: start from these weights (another run's best.pt, or a model.onnx "
+        "this project exported)",
     )
     p.set_defaults(func=train)
 

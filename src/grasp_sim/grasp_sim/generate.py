@@ -113,9 +113,15 @@ def generate(config: GenerateConfig, out: Path, workers: int = 1) -> dict[str, f
     else:
         with ProcessPoolExecutor(workers) as pool:
             futures = [pool.submit(_render_and_write, config, s, out) for s in range(config.scenes)]
-            for future in futures:
-                grasps += future.result()
-                bar.update()
+            try:
+                for future in futures:
+                    grasps += future.result()
+                    bar.update()
+            except BaseException:
+                # Ctrl-C or a failed scene: the scenes under way finish, queued ones are
+                # dropped, so the stop takes seconds rather than the whole run.
+                pool.shutdown(cancel_futures=True)
+                raise
     bar.close()
     seconds = time.perf_counter() - start
     images = config.scenes * config.views

@@ -125,8 +125,16 @@ def mesh_root() -> Path:
     return Path(pybullet_data.getDataPath()) / "random_urdfs"
 
 
+class BrokenMeshError(ValueError):
+    """A catalogue mesh that cannot become an object (pybullet_data's 168.obj holds only
+    NaN vertices)."""
+
+
 def _blob(rng: np.random.Generator, index: int) -> list[Part]:
-    pieces = _read_obj_parts(mesh_root() / f"{index:03d}" / f"{index:03d}.obj")
+    path = mesh_root() / f"{index:03d}" / f"{index:03d}.obj"
+    pieces = [p for p in _read_obj_parts(path) if np.isfinite(p).all()]
+    if not pieces:
+        raise BrokenMeshError(f"{path} holds no piece with finite vertices")
     everything = np.concatenate(pieces)
     low, high = everything.min(0), everything.max(0)
     scale = rng.uniform(0.05, 0.11) / float((high - low).max())
@@ -170,6 +178,9 @@ def sample_objects(rng: np.random.Generator, count: int, object_set: str) -> lis
     chosen: dict[str, ObjectModel] = {}
     while len(chosen) < count:
         family = FAMILIES[rng.integers(len(FAMILIES))]
-        model = object_model(family, int(rng.choice(indices)))
+        try:
+            model = object_model(family, int(rng.choice(indices)))
+        except BrokenMeshError:
+            continue
         chosen[model.name] = model
     return list(chosen.values())

@@ -65,9 +65,12 @@ def write_sample(root: Path, sample: Sample, camera: dict[str, Any]) -> None:
     )
     mask = sample.instance_mask if sample.instance_mask is not None else np.zeros(depth.shape)
     cv2.imwrite(str(root / "instance" / f"{name}.png"), mask.astype(np.uint16))
-    lines = "".join(_grasp_line(g) + "\n" for g in sample.grasps)
-    (root / "grasps" / f"{name}.txt").write_text(lines)
     (root / "camera" / f"{name}.json").write_text(json.dumps({**camera, "labels": sample.labels}))
+    # The grasp file names the sample to readers (open_generated lists grasps/), so it comes
+    # last and appears whole: a generation stopped midway leaves a readable dataset.
+    partial = root / "grasps" / f"{name}.txt.partial"
+    partial.write_text("".join(_grasp_line(g) + "\n" for g in sample.grasps))
+    partial.replace(root / "grasps" / f"{name}.txt")
 
 
 def _parse_grasp(path: Path, number: int, line: str) -> ImageGrasp:
