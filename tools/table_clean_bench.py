@@ -12,8 +12,14 @@ hand or lodged on the arm above the table has not).
 
     python tools/table_clean_bench.py --arms ur5 kinova widowx --objects 5 15 --tables 10
 
+An object left on the table at the end is checked with the generated data's labeller
+(grasp_sim.labels, noise-free depth from the arm's camera): when no grasp of this gripper
+passes its checks there (an upside-down bowl wider than the opening, say), no model or
+executor could have picked it from that view, and the object counts as without a grasp.
+
 prints a Markdown table (arm x objects: tables, attempts, success rate per attempt, percent
-cleared, tables cleared, attempts that left an object on the robot, simulated s per attempt)
+cleared, percent of the objects with a grasp cleared, tables cleared, attempts that left an
+object on the robot, simulated s per attempt)
 and writes out/bench/table_clean.json, out/bench/table_clean.png and, for every failed
 attempt, the frame it chose from with the detections drawn and the chosen grasp ringed
 (out/bench/failures/).
@@ -46,6 +52,7 @@ from grasp_executor.kinematics import ArmKinematics
 from grasp_executor.planning import BuiltinBackend, PickParams
 from grasp_executor.sequence import Attempt, Candidate, PickSequence, clean_table
 from grasp_inference import node as inference_node
+from grasp_sim.labels import label_grasps
 from grasp_sim.robot import SimController, SimRobot
 from grasp_sim.scene import TABLE_HALF_SIZE
 from grasp_transform import node as transform_node
@@ -63,7 +70,8 @@ class TableResult:
     an object that had not left the table touched the robot (not released at the place,
     hooked on a finger, lodged on a link). sim_s: simulated s of all attempts; wall_s:
     wall-clock s of the whole table. left: the family of each object still on the table
-    (or on the robot) at the end."""
+    (or on the robot) at the end; without_grasp: those of them on the table on which the
+    labeller finds no grasp (see without_grasp())."""
 
     arm: str
     requested: int
@@ -78,15 +86,18 @@ class TableResult:
     stopped: str = ""
     messages: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
+    without_grasp: list[str] = field(default_factory=list)
 
 
 def summarise(tables: list[TableResult]) -> dict:
     """Pooled figures of tables: success_rate = picked / attempts, percent_cleared = removed
-    objects / objects at the start (%), tables_cleared = tables with nothing left on them,
-    sim_s_per_attempt = simulated s per attempt."""
+    objects / objects at the start (%), graspable_cleared = removed objects / objects at the
+    start less those left without a grasp (%), tables_cleared = tables with nothing left on
+    them, sim_s_per_attempt = simulated s per attempt."""
     attempts = sum(t.attempts for t in tables)
     objects = sum(t.objects for t in tables)
     removed = sum(t.removed for t in tables)
+    graspable = objects - sum(len(t.without_grasp) for t in tables)
     return {
         "tables": len(tables),
         "objects": objects,
@@ -95,24 +106,29 @@ def summarise(tables: list[TableResult]) -> dict:
         "removed": removed,
         "success_rate": sum(t.picked for t in tables) / attempts if attempts else 0.0,
         "percent_cleared": 100.0 * removed / objects if objects else 0.0,
+        "graspable_cleared": 100.0 * removed / graspable if graspable else 0.0,
         "tables_cleared": sum(t.removed == t.objects for t in tables),
         "on_robot": sum(t.on_robot for t in tables),
         "sim_s_per_attempt": sum(t.sim_s for t in tables) / attempts if attempts else 0.0,
         "left_by_family": dict(Counter(f for t in tables for f in t.left).most_common()),
+        "without_grasp_by_family": dict(
+            Counter(f for t in tables for f in t.without_grasp).most_common()
+        ),
     }
 
 
 def markdown(rows: list[tuple[str, int, dict]]) -> str:
     """The Markdown table of (arm, objects per table, summarise()) rows."""
     lines = [
-        "| arm | objects | tables | attempts | success / attempt | cleared | tables cleared "
-        "| left on robot | sim s / attempt |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| arm | objects | tables | attempts | success / attempt | cleared "
+        "| cleared of those with a grasp | tables cleared | left on robot | sim s / attempt |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for arm, n, s in rows:
         lines.append(
             f"| {arm} | {n} | {s['tables']} | {s['attempts']} | {100 * s['success_rate']:.1f} % "
-            f"| {s['percent_cleared']:.1f} % | {s['tables_cleared']}/{s['tables']} "
+            f"| {s['percent_cleared']:.1f} % | {s['graspable_cleared']:.1f} % "
+            f"| {s['tables_cleared']}/{s['tables']} "
             f"| {s['on_robot']} | {s['sim_s_per_attempt']:.1f} |"
         )
     return "\n".join(lines)
@@ -136,6 +152,21 @@ def remaining(robot: SimRobot) -> np.ndarray:
     hand or on the arm (SimRobot's ground truth, table footprint in the world frame)."""
     position = robot.scene.object_positions()
     return (np.abs(position[:, :2]).max(1) < TABLE_HALF_SIZE) & (position[:, 2] > -0.01)
+
+
+def without_grasp(robot: SimRobot, which: np.ndarray) -> np.ndarray:
+    """(K,) bool: the objects of ``which`` (K,) on which grasp_sim.labels, the generated
+    data's labeller, finds no grasp of the arm's gripper in a noise-free view from the arm's
+    camera. Everything else in view (other objects, the arm) stays an obstacle."""
+    frame = robot.scene.render(robot.camera)
+    ids = np.flatnonzero(which) + 1  # the instance mask holds object index + 1
+    mask = np.where(np.isin(frame.instance_mask, ids), frame.instance_mask, 0)
+    grasps = label_grasps(
+        frame.depth, mask, frame.intrinsics, dict.fromkeys(ids.tolist(), ""),
+        robot.config.gripper,
+    )  # fmt: skip
+    with_grasp = np.isin(np.arange(len(which)) + 1, [g.instance_id for g in grasps])
+    return which & ~with_grasp
 
 
 class Bench:
@@ -236,9 +267,11 @@ class Bench:
             detect, lambda c: sequence.pick(c, self.place), 0, max_failures, on_attempt=scored
         )
         result.removed = result.objects - on_table()
-        result.left = [
-            o.family for o, left in zip(robot.scene.objects, remaining(robot), strict=True) if left
-        ]
+        left = remaining(robot)
+        families = [o.family for o in robot.scene.objects]
+        result.left = [f for f, k in zip(families, left, strict=True) if k]
+        no_grasp = without_grasp(robot, left & ~robot.on_robot())
+        result.without_grasp = [f for f, k in zip(families, no_grasp, strict=True) if k]
         limited = state["limited"]
         result.stopped = f"stopped at {max_attempts} attempts" if limited else run.message
         if result.removed < result.objects:
@@ -337,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     for arm, n, s in rows:
         left = ", ".join(f"{family} {count}" for family, count in s["left_by_family"].items())
         print(f"left on {arm}'s {n}-object tables, by family: {left or 'nothing'}")
+        none = ", ".join(f"{f} {c}" for f, c in s["without_grasp_by_family"].items())
+        print(f"  of them on the table without a grasp for the gripper: {none or 'none'}")
     summary = {"model": model.name, "seed": args.seed, "source": version, "runs": report}
     (args.out / "table_clean.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot(rows, args.out / "table_clean.png")

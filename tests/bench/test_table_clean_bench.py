@@ -8,6 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,38 @@ def test_no_attempts_scores_zero_rather_than_dividing_by_zero() -> None:
 def test_markdown_row_shows_percentages_and_cleared_tables() -> None:
     s = bench.summarise([table(5, 6, 5, 5, 48.0), table(5, 7, 2, 3, 36.0, on_robot=1)])
     row = bench.markdown([("ur5", 5, s)]).splitlines()[-1]
-    assert row == "| ur5 | 5 | 2 | 13 | 53.8 % | 80.0 % | 1/2 | 1 | 6.5 |"
+    assert row == "| ur5 | 5 | 2 | 13 | 53.8 % | 80.0 % | 80.0 % | 1/2 | 1 | 6.5 |"
+
+
+def test_objects_left_without_a_grasp_leave_the_graspable_share() -> None:
+    first, second = table(5, 6, 4, 4, 40.0), table(5, 5, 3, 3, 30.0)
+    first.left, first.without_grasp = ["bowl"], ["bowl"]
+    second.left = ["mug", "box"]
+    s = bench.summarise([first, second])
+    assert s["percent_cleared"] == pytest.approx(70.0)
+    assert s["graspable_cleared"] == pytest.approx(100.0 * 7 / 9)
+    assert s["without_grasp_by_family"] == {"bowl": 1}
+
+
+def test_an_upside_down_bowl_has_no_grasp_and_a_box_has() -> None:
+    from grasp_core.arm import load_arm_config
+    from grasp_sim.objects import ObjectModel, Part, object_model
+    from grasp_sim.robot import SimRobot
+
+    config = load_arm_config(bench.ARMS_DIR / "ur5.yaml")
+    box = ObjectModel("test_box", "box", (Part("box", (0.02, 0.02, 0.025)),))
+    bowl = object_model("bowl", 3)  # every bowl is wider than the 85 mm opening
+    robot = SimRobot(config, objects=[box, bowl], seed=0)
+    try:
+        robot.place_object(0, [0.5, 0.1, 0.03], np.array([1.0, 0.0, 0.0, 0.0]))
+        robot.place_object(1, [0.45, -0.1, 0.05], np.array([0.0, 1.0, 0.0, 0.0]))  # flipped
+        robot.step(1.0)
+        assert bench.without_grasp(robot, np.ones(2, bool)).tolist() == [False, True]
+        # Objects not asked about are never reported, whatever their grasps.
+        assert not bench.without_grasp(robot, np.array([False, False])).any()
+        assert not bench.without_grasp(robot, np.array([True, False])).any()
+    finally:
+        robot.close()
 
 
 def test_settings_are_the_bringup_node_sets() -> None:
