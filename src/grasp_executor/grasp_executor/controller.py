@@ -28,7 +28,8 @@ GRIPPER_SETTLED_M = 0.0005  # ... and the gripper when it moves less than this p
 
 
 class MotionError(RuntimeError):
-    """The arm or gripper did not do what was commanded (no joint states, timeout)."""
+    """The arm or gripper did not do what was commanded (no joint states, or a trajectory
+    not finished in time, after which the arm is held where it is)."""
 
 
 def duration(seconds: float) -> Duration:
@@ -88,6 +89,8 @@ class RosJointController:
             if time.monotonic() >= end and np.abs(self.joints() - path[-1]).max() < REACHED_RAD:
                 return
             if time.monotonic() > deadline:
+                # Blocked or faulted: stop pushing toward a goal it cannot reach.
+                self.hold()
                 raise MotionError(
                     f"the arm did not reach the end of a {times[-1]:.1f} s trajectory in time "
                     f"(off by {np.abs(self.joints() - path[-1]).max():.3f} rad)"
