@@ -12,11 +12,13 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from grasp_core.arm import load_arm_config
+from grasp_core.gripper import GripperSpec
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
 from grasp_executor.planning import (
     PickParams,
     PlanningError,
     leaned_pose,
+    pick_opening,
     place_pose,
     plan_pick,
     released_pose,
@@ -189,6 +191,14 @@ def test_a_width_at_the_max_opening_sent_as_float32_is_planned(arm: ArmKinematic
     assert plan.opening == widest
     with pytest.raises(PlanningError, match="exceeds the gripper"):
         plan_pick(arm, arm.config.home, grasp, widest + 0.001, place)
+
+
+def test_the_opening_margin_is_the_arms_grippers() -> None:
+    narrow = GripperSpec(max_opening=0.07, opening_margin=0.005)  # a WidowX-like hand
+    assert pick_opening(0.04, narrow) == pytest.approx(0.045)
+    assert pick_opening(0.068, narrow) == pytest.approx(0.07)  # at most fully open
+    with pytest.raises(PlanningError, match="exceeds the gripper"):
+        pick_opening(0.071, narrow)
 
 
 def test_a_leaned_grasp_leans_toward_the_base_and_keeps_its_fingertips_above_it() -> None:

@@ -95,4 +95,4 @@ def test_a_segment_that_does_not_plan_raises_and_home_is_the_named_state(backend
     backend.move(plan, "to_home")
     assert recorder.goals[1] == {"configuration_name": "home"}
     assert recorder.executed == [1]
-    assert plan.opening == pytest.approx(0.04 + PickParams().opening_margin_m)
+    assert plan.opening == pytest.approx(0.04 + backend.config.gripper.opening_margin)

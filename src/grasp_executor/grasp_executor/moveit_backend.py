@@ -78,7 +78,7 @@ class MoveItBackend:
         }
 
     def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> PosePlan:
-        opening = pick_opening(width, self.config.gripper.max_opening, self.params)
+        opening = pick_opening(width, self.config.gripper)
         poses = {
             "grasp": grasp,
             "pregrasp": offset_along(grasp, -self.params.approach_m, grasp[:3, 2]),

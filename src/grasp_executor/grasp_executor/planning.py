@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from grasp_core.gripper import GripperSpec
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
 
 HALF_TURN_ABOUT_Z = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -28,18 +29,16 @@ class PlanningError(RuntimeError):
 @dataclass(frozen=True)
 class PickParams:
     """approach_m: pre-grasp stand-off along the approach axis. lift_m: lift height along
-    the base's +z. opening_margin_m: added to the grasp width when opening. step_m: spacing
-    of Cartesian waypoints. All m. release_tilt_rad: after opening at the place, the
-    gripper tilts this far in its closing plane (rad, 0: not at all), so that an object
-    hanging on one finger (a mug caught by its rim) slides off: on 10 simulated UR5 tables
-    this freed one of three such objects (84 against 82 % cleared). An arm that cannot
-    tilt there turns its wrist instead (twisted_pose). max_lean_rad: how far a grasp the
-    arm cannot reach as given may lean toward the base (leaned_pose), in LEAN_STEP_RAD
-    steps (rad, 0: never)."""
+    the base's +z. step_m: spacing of Cartesian waypoints. All m. release_tilt_rad: after
+    opening at the place, the gripper tilts this far in its closing plane (rad, 0: not at
+    all), so that an object hanging on one finger (a mug caught by its rim) slides off: on
+    10 simulated UR5 tables this freed one of three such objects (84 against 82 % cleared).
+    An arm that cannot tilt there turns its wrist instead (twisted_pose). max_lean_rad: how
+    far a grasp the arm cannot reach as given may lean toward the base (leaned_pose), in
+    LEAN_STEP_RAD steps (rad, 0: never)."""
 
     approach_m: float = 0.10
     lift_m: float = 0.15
-    opening_margin_m: float = 0.015
     step_m: float = 0.005
     release_tilt_rad: float = 0.6
     max_lean_rad: float = 0.52
@@ -128,13 +127,14 @@ def leaned_pose(grasp: np.ndarray, lean_rad: float, opening: float) -> np.ndarra
 _WIDTH_SLACK_M = 1e-6
 
 
-def pick_opening(width: float, max_opening: float, params: PickParams) -> float:
-    """The opening (m) before closing on a grasp ``width`` m wide: the width plus the
-    margin, at most the gripper's ``max_opening``. Raises PlanningError when the grasp is
-    wider than the gripper opens."""
-    if width > max_opening + _WIDTH_SLACK_M:
-        raise PlanningError(f"grasp width {width:.3f} m exceeds the gripper's {max_opening} m")
-    return min(width + params.opening_margin_m, max_opening)
+def pick_opening(width: float, gripper: GripperSpec) -> float:
+    """The opening (m) before closing on a grasp ``width`` m wide (gripper.approach_opening).
+    Raises PlanningError when the grasp is wider than the gripper opens."""
+    if width > gripper.max_opening + _WIDTH_SLACK_M:
+        raise PlanningError(
+            f"grasp width {width:.3f} m exceeds the gripper's {gripper.max_opening} m"
+        )
+    return gripper.approach_opening(width)
 
 
 def plan_pick(
@@ -155,7 +155,7 @@ def plan_pick(
     WidowX tables, 3 objects near the far edge were out of reach straight down).
     Raises PlanningError naming the stage the grasp as given cannot reach.
     """
-    opening = pick_opening(width, kinematics.config.gripper.max_opening, params)
+    opening = pick_opening(width, kinematics.config.gripper)
     errors: list[str] = []
     steps = int(params.max_lean_rad / LEAN_STEP_RAD + 1e-9)
     for lean in LEAN_STEP_RAD * np.arange(steps + 1):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from visualization_msgs.msg import MarkerArray
 
 from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC, stamp_ns
 from grasp_core.frames import load_camera_calibration
-from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
+from grasp_core.gripper import GripperSpec
 from grasp_core.pose import APPROACHES, TransformSettings
 from grasp_core.preprocess import InputError
 from grasp_core.workspace import Workspace
@@ -50,7 +51,7 @@ PARAMETERS = {
     "grasp_depth_m": 0.04,  # fingertips past the surface; raised to the workspace floor
     "patch_radius_px": 3,
     "min_quality": 0.0,
-    "max_opening_m": 0.0,  # 0: the arm YAML's gripper.max_opening, else the default gripper's
+    "max_opening_m": 0.0,  # 0: the arm YAML's gripper (the default gripper where it has none)
     "width_margin_m": 0.01,  # wider grasps kept, at the max opening, by up to this much
     "stamp_tolerance_s": 0.01,  # detections and depth of one frame are at most this far apart
     "depth_buffer": 30,  # depth frames kept to pair with detections: 1 s at 30 Hz
@@ -68,8 +69,9 @@ class TransformNode(Node):
         if not p["arm_config"]:
             raise ValueError("arm_config is required: its workspace bounds every grasp")
         config = load_yaml(p["arm_config"])
-        opening = p["max_opening_m"] or config.get("gripper", {}).get("max_opening")
-        gripper = GripperSpec(max_opening=opening) if opening else DEFAULT_GRIPPER
+        gripper = GripperSpec(**config.get("gripper", {}))
+        if p["max_opening_m"]:
+            gripper = replace(gripper, max_opening=p["max_opening_m"])
         self.settings = TransformSettings(
             Workspace.load(p["arm_config"]), p["grasp_depth_m"], p["patch_radius_px"],
             p["approach"], gripper, p["min_quality"], p["width_margin_m"],
