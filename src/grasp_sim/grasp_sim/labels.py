@@ -69,19 +69,22 @@ class ParallelDepth:
 
     def lookup(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """z (m) and instance id at camera-frame (x, y) m; outside the grid: +inf and 0."""
-        c = np.rint((x - self.x0) / self.cell).astype(np.int64)
-        r = np.rint((y - self.y0) / self.cell).astype(np.int64)
+        # The grid's outermost cells are empty (parallel_depth), so a lookup outside it is
+        # clipped onto them: one gather per array instead of masking each one (a third of
+        # the labelling time went here).
         h, w = self.z.shape
-        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        rc, cc = np.where(inside, r, 0), np.where(inside, c, 0)
-        return np.where(inside, self.z[rc, cc], np.inf), np.where(inside, self.instance[rc, cc], 0)
+        c = np.rint((x - self.x0) / self.cell).astype(np.int64).clip(0, w - 1)
+        r = np.rint((y - self.y0) / self.cell).astype(np.int64).clip(0, h - 1)
+        flat = r * w + c
+        return self.z.ravel().take(flat), self.instance.ravel().take(flat)
 
 
 def parallel_depth(
     points: np.ndarray, instance: np.ndarray, cell: float, margin: float
 ) -> ParallelDepth:
     """Splat (N, 3) optical-frame points (m) with their instance ids onto a grid of ``cell``
-    m, nearest surface winning; ``margin`` m of empty border around them."""
+    m, nearest surface winning; ``margin`` m of empty border around them, and one empty
+    cell more."""
     x0, y0 = points[:, 0].min() - margin, points[:, 1].min() - margin
     c = np.rint((points[:, 0] - x0) / cell).astype(np.int64)
     r = np.rint((points[:, 1] - y0) / cell).astype(np.int64)
@@ -103,7 +106,9 @@ def parallel_depth(
         fill = hole & (farthest > 0)
         z = np.where(fill, farthest, z)
         ids = np.where(fill, cv2.dilate(ids, kernel), ids)
-    return ParallelDepth(z, ids, float(x0), float(y0), cell)
+    # A border of empty cells, onto which ParallelDepth.lookup clips what lies outside.
+    z, ids = np.pad(z, 1, constant_values=np.inf), np.pad(ids, 1)
+    return ParallelDepth(z, ids, float(x0 - cell), float(y0 - cell), cell)
 
 
 def _first_free(free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,40 +210,46 @@ def _label_chunk(
     best = np.full(z.shape[:2], -1.0)  # grasp depth chosen per (P, K), -1: none
     best_width = np.zeros(z.shape[:2])
     best_shift = np.zeros(z.shape[:2])
+    # Nearest surface across the finger's width, of anything and of other objects: a
+    # profile cell is occupied below a height when its nearest surface is below it, so
+    # these minima answer every depth's occupancy tests without the lines axis.
+    z_near = z.min(3)  # (P, K, side, J)
+    z_other = np.where(inst != ids[:, None, None, None, None], z, np.inf).min(3)
+    j = np.arange(n_side + 1)
     for depth in depths:
-        z_tip = points[:, 2] + depth  # (P,)
-        occupied = (z < z_tip[:, None, None, None, None]).any(3)  # (P, K, side, J) any line
+        z_tip = (points[:, 2] + depth)[:, None, None, None]  # (P, 1, 1, 1)
+        occupied = z_near < z_tip  # (P, K, side, J)
         j_free, found = _first_free(~occupied)
         run_end = np.where(found, j_free, n_side + 1)  # first free cell per side
         gap = (run_end.sum(-1) - 1) * cell  # (P, K) object extent across the axis, m
         opening = gap + gripper.width_tolerance
         ok = found.all(-1) & (opening <= gripper.max_opening)
         # Finger columns beside the span: free over the finger's thickness.
-        j = np.arange(n_side + 1)
         finger = (j >= run_end[..., None] + tol_cells) & (
             j < run_end[..., None] + tol_cells + thick_cells
         )
         ok &= ~(occupied & finger).any((-1, -2))
         # Only the target object inside the span; nothing above the palm in the footprint.
         in_span = j < run_end[..., None]
-        occ_lines = z < z_tip[:, None, None, None, None]
-        other = occ_lines & (inst != ids[:, None, None, None, None]) & in_span[:, :, :, None, :]
-        ok &= ~other.any((-1, -2, -3))
+        ok &= ~((z_other < z_tip) & in_span).any((-1, -2))
         footprint = j < run_end[..., None] + tol_cells + thick_cells
-        palm = (z < (z_tip - gripper.finger_depth)[:, None, None, None, None]) & footprint[
-            :, :, :, None, :
-        ]
-        ok &= ~palm.any((-1, -2, -3))
-        # Contact faces: edge positions across the finger's middle half (a rod thinner
-        # than the finger still gives a face there) and over the grasp depth.
-        levels = points[:, 2][:, None] + depth * np.linspace(0.1, 0.9, params.face_levels)[None]
+        ok &= ~((z_near < z_tip - gripper.finger_depth) & footprint).any((-1, -2))
+        # Contact faces, for the candidates still standing (a few in a hundred): edge
+        # positions across the finger's middle half (a rod thinner than the finger still
+        # gives a face there) and over the grasp depth.
+        p_ok, k_ok = np.nonzero(ok)
+        levels = points[p_ok, 2][:, None] + depth * np.linspace(0.1, 0.9, params.face_levels)
         edges, edge_found = _edge(
-            z[:, :, :, face_lines, None, :], levels[:, None, None, None, :]
-        )  # (P, K, side, face line, level)
-        ok &= edge_found.all((-1, -2, -3))
-        coef, rms = _plane_fit(design_pinv, design, edges.reshape(*edges.shape[:3], -1) * cell)
+            z[p_ok, k_ok][:, :, face_lines, None, :], levels[:, None, None, :]
+        )  # (n, side, face line, level)
+        faces = edges.reshape(len(p_ok), 2, len(design)) * cell  # (n, side, samples)
+        coef, rms = _plane_fit(design_pinv, design, faces)
         slope = np.hypot(coef[..., 1], coef[..., 2] / depth)  # tan of face normal vs axis
-        ok &= (rms <= params.flatness_m).all(-1) & (slope <= params.mu).all(-1)
+        ok[p_ok, k_ok] = (
+            edge_found.all((-1, -2, -3))
+            & (rms <= params.flatness_m).all(-1)
+            & (slope <= params.mu).all(-1)
+        )
         # Depths rise through the loop, so a later pass is a deeper, firmer grasp.
         best = np.where(ok, depth, best)
         best_width = np.where(ok, opening, best_width)
