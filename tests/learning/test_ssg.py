@@ -143,6 +143,27 @@ def test_loss_falls_when_overfitting_a_few_images(tiny_data) -> None:
     assert losses[-1] < 0.4 * losses[0]
 
 
+def test_an_object_without_grasps_is_taught_a_zero_quality(tiny_data) -> None:
+    torch.manual_seed(0)
+    model = build_model("ssg", **SMALL)
+    metadata = metadata_for(model, "ssg", input_size=(64, 64), classes=("bar", "cube"))
+    x, targets, _ = _batch(tiny_data, metadata, 2)
+    # The cube (class 2, object 1 of each image by area) loses its grasps, as an object the
+    # labeller finds no grasp on: its target maps are all zero.
+    cube = targets["gt_boxes"][:, :, 0] > 40  # at 64 px the cube starts at u = 45
+    targets["gt_grasp"][cube], targets["has_grasp"][cube] = 0.0, 0.0
+    out = model(x)
+    out["coefficients"].retain_grad()
+    loss, _ = ssg_loss(out, targets)
+    loss.backward()
+    on_cube = targets["labels"] == 2
+    quality_grad = out["coefficients"].grad[:, :, 1]  # (B, A, k) of the quality set
+    assert cube.sum() == 2 and on_cube.any()
+    assert quality_grad[on_cube].abs().sum() > 0
+    # Angle and width are learnt on grasp pixels only, and the cube has none.
+    assert out["coefficients"].grad[:, :, 2:][on_cube].abs().sum() == 0
+
+
 def test_onnx_export_matches_torch(tmp_path) -> None:
     torch.manual_seed(0)
     model = build_model("ssg", **SMALL)
