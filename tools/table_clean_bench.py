@@ -14,8 +14,10 @@ hand or lodged on the arm above the table has not).
 
 An object left on the table at the end is checked with the generated data's labeller
 (grasp_sim.labels, noise-free depth from the arm's camera): when no grasp of this gripper
-passes its checks there (an upside-down bowl wider than the opening, say), no model or
-executor could have picked it from that view, and the object counts as without a grasp.
+passes its checks there (an upside-down bowl wider than the opening, say), the labels a
+model learns from call it ungraspable from that view, and the object counts as without a
+grasp. The labeller is strict (friction cone of mu = 0.2): some bowls it rejects are still
+lifted by their rims.
 
 prints a Markdown table (arm x objects: tables, attempts, success rate per attempt, percent
 cleared, percent of the objects with a grasp cleared, tables cleared, attempts that left an
@@ -158,6 +160,8 @@ def without_grasp(robot: SimRobot, which: np.ndarray) -> np.ndarray:
     """(K,) bool: the objects of ``which`` (K,) on which grasp_sim.labels, the generated
     data's labeller, finds no grasp of the arm's gripper in a noise-free view from the arm's
     camera. Everything else in view (other objects, the arm) stays an obstacle."""
+    if not which.any():  # a cleared table: no render, no labelling
+        return which.copy()
     frame = robot.scene.render(robot.camera)
     ids = np.flatnonzero(which) + 1  # the instance mask holds object index + 1
     mask = np.where(np.isin(frame.instance_mask, ids), frame.instance_mask, 0)
