@@ -150,3 +150,38 @@ def test_fine_tuning_refuses_a_missing_or_foreign_checkpoint(tiny_data, tmp_path
     other = _config(architecture="grconvnet", init=str(tmp_path / "ggcnn" / "best.pt"))
     with pytest.raises(ModelFileError, match="no weights of this network"):
         train(other, str(tiny_data), tmp_path / "b")
+
+
+def test_persistent_loader_workers_draw_each_epochs_shuffle_and_augmentation(tiny_data) -> None:
+    from torch.utils.data import DataLoader
+
+    from grasp_core.datasets import open_dataset
+    from grasp_learning.augment import Augmentation
+    from grasp_learning.export import metadata_for
+    from grasp_learning.models import build_model
+    from grasp_learning.train import EpochSampler, MapDataset
+
+    config = _config()
+    model = build_model("ggcnn2", **config.hyperparameters)
+    metadata = metadata_for(model, "ggcnn2", input_size=config.input_size)
+    maps = MapDataset(open_dataset(str(tiny_data)), metadata, Augmentation(), seed=0)
+    sampler = EpochSampler(len(maps), seed=0)
+    loader = DataLoader(maps, batch_size=1, sampler=sampler, num_workers=1, persistent_workers=True)
+    drawn = {}
+    for epoch in (0, 1):
+        sampler.epoch = epoch
+        keys = list(sampler)
+        assert sorted(index for _, index in keys) == list(range(len(maps)))
+        assert all(e == epoch for e, _ in keys)
+        # The loader's worker started in epoch 0 and is reused: what it returns must still
+        # be each key's own augmented example, computed here from the key.
+        for key, (x, _) in zip(keys, loader, strict=True):
+            assert torch.equal(x[0], maps[key][0])
+            drawn[key] = x[0]
+    assert [i for _, i in EpochSampler(len(maps), 0)] != [i for _, i in keys]
+    assert not any(torch.equal(drawn[(0, i)], drawn[(1, i)]) for i in range(len(maps)))
+
+
+def test_training_with_loader_workers_runs_every_epoch(tiny_data, tmp_path) -> None:
+    summary = train(_config(epochs=2, workers=2), str(tiny_data), tmp_path)
+    assert summary["epochs"] == 2

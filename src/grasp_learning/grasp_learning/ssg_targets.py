@@ -189,20 +189,21 @@ def ssg_example(
 
 
 class SSGDataset(torch.utils.data.Dataset):
-    """Network inputs and ssg_loss targets of a dataset, augmented on the fly."""
+    """Network inputs and ssg_loss targets of a dataset, augmented on the fly; keyed by
+    (epoch, index) as grasp_learning.train.EpochSampler draws them."""
 
     def __init__(
         self, data: Dataset, metadata: ModelMetadata, augmentation: Augmentation, seed: int
     ):
         self.data, self.metadata, self.augmentation, self.seed = data, metadata, augmentation, seed
         self.anchors = make_anchors(metadata.input_size, metadata.anchors)
-        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        epoch, index = key
+        rng = np.random.default_rng([self.seed, epoch, index])
         x, targets, _ = ssg_example(
             self.data[index], self.metadata, rng, self.augmentation, self.anchors
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from grasp_core.datasets import Dataset, open_dataset, split
+from grasp_core.grasp import ImageGrasp
 from grasp_core.instances import InstanceParams, decode_instances, make_anchors
 from grasp_core.metadata import MODALITIES, ModelMetadata
 from grasp_core.metrics import accuracy_key, evaluate
@@ -80,21 +81,41 @@ class TrainConfig:
 
 
 class MapDataset(torch.utils.data.Dataset):
-    """Network inputs and stacked target maps of a dataset, augmented on the fly."""
+    """Network inputs and stacked target maps of a dataset, augmented on the fly; keyed by
+    (epoch, index) as EpochSampler draws them."""
 
     def __init__(
         self, data: Dataset, metadata: ModelMetadata, augmentation: Augmentation, seed: int
     ):
         self.data, self.metadata, self.augmentation, self.seed = data, metadata, augmentation, seed
-        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = key
+        rng = np.random.default_rng([self.seed, epoch, index])
         x, maps, _ = training_pair(self.data[index], self.metadata, rng, self.augmentation)
         return torch.from_numpy(x), torch.from_numpy(maps.stacked())
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Keys (epoch, index) over a training set, shuffled anew each epoch from the run's seed.
+
+    The datasets seed each example's augmentation with its epoch. Persistent loader workers
+    hold their own copy of the dataset, so an epoch set on it after they started would not
+    reach them; carried in the key, it does."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        shuffle = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.size, generator=shuffle)
+        return iter([(self.epoch, int(i)) for i in order])
 
 
 def _device(name: str) -> torch.device:
@@ -103,29 +124,44 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def validation_examples(
+    data: Dataset, metadata: ModelMetadata, instance_wise: bool
+) -> list[tuple[np.ndarray, Any, list[ImageGrasp]]]:
+    """Each validation sample's network input, training targets (stacked maps, or SSG's
+    target dict) and grasps in input px, without augmentation: built once per run, since
+    they do not change between epochs."""
+    anchors = make_anchors(metadata.input_size, metadata.anchors) if instance_wise else None
+    rng = np.random.default_rng(0)
+    examples = []
+    for sample in tqdm(data, desc="validation images", leave=False):
+        if instance_wise:
+            examples.append(ssg_example(sample, metadata, rng, NO_AUGMENTATION, anchors))
+        else:
+            x, maps, grasps = training_pair(sample, metadata, rng, NO_AUGMENTATION)
+            examples.append((x, maps.stacked(), grasps))
+    return examples
+
+
 def validate(
     model: torch.nn.Module,
-    data: Dataset,
+    examples: list[tuple[np.ndarray, np.ndarray, list[ImageGrasp]]],
     metadata: ModelMetadata,
     device: torch.device,
     loss_fn: Callable[..., tuple[torch.Tensor, dict[str, float]]],
 ) -> dict[str, float]:
     """Loss (``loss_fn``, the training loss) and rectangle-metric scores of ``model`` on
-    ``data``, without augmentation."""
+    validation_examples."""
     model.eval()
     params = PostprocessParams(max_grasps=1, threshold=0.0)
-    predictions, truths, losses = [], [], []
-    rng = np.random.default_rng(0)
+    predictions, losses = [], []
     with torch.no_grad():
-        for sample in data:
-            x, maps, grasps = training_pair(sample, metadata, rng, NO_AUGMENTATION)
+        for x, maps, _ in examples:
             out = model(torch.from_numpy(x)[None].to(device))
-            loss, _ = loss_fn(out, torch.from_numpy(maps.stacked())[None].to(device))
+            loss, _ = loss_fn(out, torch.from_numpy(maps)[None].to(device))
             losses.append(loss.item())
             q, c, s, w = (o[0].float().cpu().numpy() for o in out)
             predictions.append(grasps_from_maps(decode_maps(q, c, s, w, metadata, params), params))
-            truths.append(grasps)
-    result = evaluate(predictions, truths)
+    result = evaluate(predictions, [grasps for *_, grasps in examples])
     return {
         "val_loss": float(np.mean(losses)),
         SELECTION_KEY: result.accuracy[SELECTION_KEY],
@@ -135,21 +171,19 @@ def validate(
 
 def validate_instances(
     model: torch.nn.Module,
-    data: Dataset,
+    examples: list[tuple[np.ndarray, dict[str, np.ndarray], list[ImageGrasp]]],
     metadata: ModelMetadata,
     device: torch.device,
     loss_fn: Callable[..., tuple[torch.Tensor, dict[str, float]]],
 ) -> dict[str, float]:
     """validate for SSG: its loss (eq. 1) and the instance-wise rectangle metric of the top
-    grasp per image, decoded as serving decodes it (grasp_core.instances), no augmentation."""
+    grasp per image, decoded as serving decodes it (grasp_core.instances)."""
     model.eval()
     anchors = make_anchors(metadata.input_size, metadata.anchors)
     params = InstanceParams()
-    predictions, truths, losses = [], [], []
-    rng = np.random.default_rng(0)
+    predictions, losses = [], []
     with torch.no_grad():
-        for sample in data:
-            x, targets, grasps = ssg_example(sample, metadata, rng, NO_AUGMENTATION, anchors)
+        for x, targets, _ in examples:
             out = model(torch.from_numpy(x)[None].to(device))
             batch = {k: torch.from_numpy(v)[None].to(device) for k, v in targets.items()}
             losses.append(loss_fn(_as_float(out), batch)[0].item())
@@ -159,8 +193,7 @@ def validate_instances(
             }
             outputs = {k: v.cpu().numpy() for k, v in outputs.items()}
             predictions.append(decode_instances(outputs, metadata, anchors, params)[1])
-            truths.append(grasps)
-    result = evaluate(predictions, truths, instance_wise=True)
+    result = evaluate(predictions, [grasps for *_, grasps in examples], instance_wise=True)
     return {
         "val_loss": float(np.mean(losses)),
         SELECTION_KEY: result.accuracy[SELECTION_KEY],
@@ -310,19 +343,20 @@ def train(
 
     examples = SSGDataset if instance_wise else MapDataset
     maps = examples(train_set, metadata, config.augmentation, config.seed)
+    sampler = EpochSampler(len(maps), config.seed)
+    loader = DataLoader(
+        maps,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.workers,
+        # A short last batch skews the loss, unless it is the only batch there is.
+        drop_last=len(maps) > config.batch_size,
+        persistent_workers=config.workers > 0,
+    )
+    val_examples = validation_examples(val_set, metadata, instance_wise)
     run_started, end_epoch, epoch = time.perf_counter(), config.epochs, start_epoch
     while epoch < end_epoch:
-        maps.epoch = epoch
-        loader = DataLoader(
-            maps,
-            batch_size=config.batch_size,
-            shuffle=True,
-            num_workers=config.workers,
-            generator=torch.Generator().manual_seed(config.seed + epoch),
-            # A short last batch skews the loss, unless it is the only batch there is.
-            drop_last=len(maps) > config.batch_size,
-            persistent_workers=False,
-        )
+        sampler.epoch = epoch
         limit = config.batches_per_epoch or len(loader)
         model.train()
         started, losses = time.perf_counter(), []
@@ -351,7 +385,7 @@ def train(
             "train_loss": float(np.mean(losses)),
             "lr": scheduler.get_last_lr()[0],
         }
-        row.update(check(model, val_set, metadata, device, loss_fn))
+        row.update(check(model, val_examples, metadata, device, loss_fn))
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
         improved = row[SELECTION_KEY] > best
@@ -407,4 +441,12 @@ def _write_csv(rows: list[dict[str, float]], path: Path) -> None:
         writer.writerows(rows)
 
 
-__all__ = ["SELECTION_KEY", "TrainConfig", "train", "validate", "validate_instances"]
+__all__ = [
+    "SELECTION_KEY",
+    "EpochSampler",
+    "TrainConfig",
+    "train",
+    "validate",
+    "validate_instances",
+    "validation_examples",
+]
