@@ -70,7 +70,7 @@ def test_an_interrupted_generation_stops_and_leaves_a_readable_dataset(tmp_path:
     out = tmp_path / "stopped"
     cmd = [sys.executable, "-m", "grasp_core.cli", "generate", "--out", str(out)]
     cmd += ["--scenes", "200", "--objects", "3", "--workers", "2"]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         # Wait for the first written sample, then stop it as Ctrl-C or `timeout` would.
         while not any((out / "grasps").glob("*.txt")):
@@ -79,10 +79,12 @@ def test_an_interrupted_generation_stops_and_leaves_a_readable_dataset(tmp_path:
         process.send_signal(signal.SIGINT)
         # The queued scenes (about 190 of them, minutes of work) are dropped: only the
         # scenes under way finish.
-        process.wait(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
     data = open_dataset(str(out))
     assert 0 < len(data) < 400
+    assert process.returncode == 130
+    assert f"stopped: {len(data)} images written" in stderr and "Traceback" not in stderr
     for sample in data:
         assert sample.rgb.shape == (480, 640, 3) and sample.labels

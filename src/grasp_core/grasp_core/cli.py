@@ -91,7 +91,15 @@ def generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         views=args.views,
     )
-    stats = generate_dataset(config, Path(args.out), workers=args.workers)
+    try:
+        stats = generate_dataset(config, Path(args.out), workers=args.workers)
+    except KeyboardInterrupt:
+        written = sum(1 for _ in (Path(args.out) / "grasps").glob("*.txt"))
+        print(
+            f"stopped: {written} images written to {args.out}, readable as a dataset",
+            file=sys.stderr,
+        )
+        return 130
     print(
         f"{stats['images']} images, {stats['grasps']} grasp rectangles in {stats['seconds']:.0f} s "
         f"({stats['images_per_s']:.2f} images/s) -> {args.out}"
