@@ -81,6 +81,7 @@ def bench(args: argparse.Namespace) -> int:
 
 def generate(args: argparse.Namespace) -> int:
     """Render and label simulated tables into a dataset folder."""
+    from grasp_core.datasets.generated import open_generated
     from grasp_sim.generate import GenerateConfig
     from grasp_sim.generate import generate as generate_dataset
 
@@ -94,7 +95,8 @@ def generate(args: argparse.Namespace) -> int:
     try:
         stats = generate_dataset(config, Path(args.out), workers=args.workers)
     except KeyboardInterrupt:
-        written = sum(1 for _ in (Path(args.out) / "grasps").glob("*.txt"))
+        # Counted by the reader itself, so the count is what a later --data will see.
+        written = len(open_generated(Path(args.out)))
         print(
             f"stopped: {written} images written to {args.out}, readable as a dataset",
             file=sys.stderr,
