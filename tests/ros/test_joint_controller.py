@@ -1,41 +1,102 @@
-"""The executor's RosJointController on real topics: an arm that does not follow its
-trajectory raises MotionError and is told to stay where it is."""
+"""The executor's RosJointController on real topics, against an arm node that moves at its
+own pace: an arm that stops short of its goal raises MotionError and is told to stay where it
+is; an arm that runs late but keeps moving is followed to the end."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from grasp_executor.controller import MotionError, RosJointController
+from grasp_executor.controller import MAX_SLOWDOWN, MotionError, RosJointController
 
 JOINTS = ("shoulder", "elbow")
-STUCK_AT = [0.3, -0.2]  # rad: where the blocked arm stays
+START = [0.3, -0.2]  # rad
+GOAL = [1.0, 0.5]  # rad
+STALL_S = 0.3
 
 
-def test_a_blocked_arm_raises_and_is_held_where_it_is(ros_graph) -> None:
-    arm = ros_graph.node("arm")
-    commands: list[JointTrajectory] = []
-    arm.create_subscription(JointTrajectory, "/arm/joint_trajectory", commands.append, 10)
-    states = arm.create_publisher(JointState, "/joint_states", 10)
-    arm.create_timer(0.02, lambda: states.publish(JointState(name=list(JOINTS), position=STUCK_AT)))
+class PacedArm:
+    """Moves each joint toward the last point of the latest trajectory at ``speed`` rad/s,
+    never past ``reach`` (rad along the way, from START), and publishes /joint_states at
+    50 Hz; keeps every trajectory it is sent."""
+
+    def __init__(self, node, speed: float, reach: float = np.inf) -> None:
+        self.speed, self.reach = speed, reach
+        self.position = np.array(START)
+        self.goal = self.position.copy()
+        self.commands: list[JointTrajectory] = []
+        node.create_subscription(JointTrajectory, "/arm/joint_trajectory", self.on_command, 10)
+        self.states = node.create_publisher(JointState, "/joint_states", 10)
+        node.create_timer(0.02, self.tick)
+
+    def on_command(self, msg: JointTrajectory) -> None:
+        self.commands.append(msg)
+        self.goal = np.array(msg.points[-1].positions)
+
+    def tick(self) -> None:
+        step = np.clip(self.goal - self.position, -self.speed * 0.02, self.speed * 0.02)
+        travelled = np.abs(self.position + step - START).max()
+        if travelled <= self.reach:
+            self.position = self.position + step
+        self.states.publish(JointState(name=list(JOINTS), position=self.position.tolist()))
+
+
+def follow(ros_graph, arm: PacedArm) -> None:
+    """Send START -> GOAL as a 0.2 s trajectory and follow it."""
     controller = RosJointController(
         ros_graph.node("executor"), JOINTS, "/arm/joint_trajectory", "/gripper/command",
-        "gripper_opening", cancelled=lambda: False, timeout_margin_s=0.3,
+        "gripper_opening", cancelled=lambda: False, stall_s=STALL_S,
     )  # fmt: skip
     ros_graph.wait_for(lambda: controller_sees(controller), what="joint states")
     ros_graph.wait_for(
-        lambda: arm.count_publishers("/arm/joint_trajectory") > 0, what="the trajectory topic"
+        lambda: ros_graph.nodes[0].count_publishers("/arm/joint_trajectory") > 0,
+        what="the trajectory topic",
     )
-    path = np.array([STUCK_AT, [1.0, 0.5]])
-    with pytest.raises(MotionError, match=r"did not reach the end of a 0\.2 s trajectory"):
-        controller.follow(path, np.array([0.0, 0.2]))
-    ros_graph.wait_for(lambda: len(commands) == 2, what="the hold")
-    assert len(commands[0].points) == 2
-    hold = commands[1].points
-    assert len(hold) == 1 and list(hold[0].positions) == pytest.approx(STUCK_AT)
+    controller.follow(np.array([START, GOAL]), np.array([0.0, 0.2]))
+
+
+def test_a_blocked_arm_raises_and_is_held_where_it_is(ros_graph) -> None:
+    arm = PacedArm(ros_graph.node("arm"), speed=0.0)
+    with pytest.raises(MotionError, match=r"stopped 0\.700 rad short of the end of a 0\.2 s"):
+        follow(ros_graph, arm)
+    ros_graph.wait_for(lambda: len(arm.commands) == 2, what="the hold")
+    assert len(arm.commands[0].points) == 2
+    hold = arm.commands[1].points
+    assert len(hold) == 1 and list(hold[0].positions) == pytest.approx(START)
     assert (hold[0].time_from_start.sec, hold[0].time_from_start.nanosec) == (0, 0)
+
+
+def test_a_late_arm_that_keeps_moving_is_followed_to_the_end(ros_graph) -> None:
+    # 0.7 rad at 0.7 rad/s: 1 s for a 0.2 s trajectory, longer than its end plus STALL_S.
+    arm = PacedArm(ros_graph.node("arm"), speed=0.7)
+    start = time.monotonic()
+    follow(ros_graph, arm)
+    assert time.monotonic() - start > 0.2 + STALL_S
+    assert np.abs(arm.position - GOAL).max() < 0.01
+    assert len(arm.commands) == 1  # no hold
+
+
+def test_an_arm_stopping_short_on_the_way_raises(ros_graph) -> None:
+    arm = PacedArm(ros_graph.node("arm"), speed=0.7, reach=0.4)
+    with pytest.raises(MotionError, match=r"stopped 0\.3\d\d rad short"):
+        follow(ros_graph, arm)
+    ros_graph.wait_for(lambda: len(arm.commands) == 2, what="the hold")
+
+
+def test_an_arm_creeping_far_behind_fails_after_max_slowdown(ros_graph) -> None:
+    # 0.1 rad/s moves more than REACHED_RAD every 0.1 s, so it never stalls, but it needs
+    # 7 s for a 0.2 s trajectory.
+    arm = PacedArm(ros_graph.node("arm"), speed=0.1)
+    start = time.monotonic()
+    with pytest.raises(MotionError, match="short of the end"):
+        follow(ros_graph, arm)
+    assert time.monotonic() - start >= MAX_SLOWDOWN * 0.2 + STALL_S
+    assert np.abs(arm.position - GOAL).max() > 0.3
+    ros_graph.wait_for(lambda: len(arm.commands) == 2, what="the hold")
 
 
 def controller_sees(controller: RosJointController) -> bool:

@@ -5,6 +5,10 @@ sends trajectory_msgs/JointTrajectory to the arm's controller and the gripper op
 Works with a ros2_control joint_trajectory_controller's topic interface on a real arm and
 with the simulated robot (grasp_sim). A cancel stops the arm where it is: a one-point
 trajectory holding the current positions replaces the running one.
+
+A motion fails when the arm stops moving short of its goal, not after a fixed time: an arm
+that runs late (a simulator falling behind real time on a loaded machine, a controller
+scaling its speed down) is still followed to its end, up to MAX_SLOWDOWN times its length.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from grasp_executor.sequence import Cancelled
 POLL_S = 0.01
 REACHED_RAD = 0.01  # a motion has ended when every joint is this close to its goal
 GRIPPER_SETTLED_M = 0.0005  # ... and the gripper when it moves less than this per 0.1 s
+MAX_SLOWDOWN = 5.0  # an arm still creeping after this many times a trajectory's length fails
 
 
 class MotionError(RuntimeError):
-    """The arm or gripper did not do what was commanded (no joint states, or a trajectory
-    not finished in time, after which the arm is held where it is)."""
+    """The arm or gripper did not do what was commanded (no joint states, or an arm that
+    stopped short of a trajectory's end, after which it is held where it is)."""
 
 
 def duration(seconds: float) -> Duration:
@@ -38,7 +43,10 @@ def duration(seconds: float) -> Duration:
 
 
 class RosJointController:
-    """joints / follow / grip over topics; ``cancelled`` is polled while waiting."""
+    """joints / follow / grip over topics; ``cancelled`` is polled while waiting.
+
+    stall_s: how long past a trajectory's end the arm may stand still short of its goal
+    before the motion fails, s."""
 
     def __init__(
         self,
@@ -48,10 +56,10 @@ class RosJointController:
         gripper_topic: str,
         gripper_joint: str,
         cancelled: Callable[[], bool],
-        timeout_margin_s: float = 5.0,
+        stall_s: float = 5.0,
     ) -> None:
         self.joint_names, self.gripper_joint = joint_names, gripper_joint
-        self.cancelled, self.timeout_margin_s = cancelled, timeout_margin_s
+        self.cancelled, self.stall_s = cancelled, stall_s
         self._positions: dict[str, float] = {}
         self._lock = threading.Lock()
         self._trajectory = node.create_publisher(JointTrajectory, trajectory_topic, 10)
@@ -82,18 +90,23 @@ class RosJointController:
             for q, t in zip(path, times, strict=True)
         ]
         self._trajectory.publish(msg)
-        deadline = time.monotonic() + times[-1] + self.timeout_margin_s
         end = time.monotonic() + times[-1]
+        deadline = time.monotonic() + MAX_SLOWDOWN * times[-1] + self.stall_s
+        moved_at, last_moved = time.monotonic(), self.joints()
         while True:
             self._wait(POLL_S)
-            if time.monotonic() >= end and np.abs(self.joints() - path[-1]).max() < REACHED_RAD:
+            now, joints = time.monotonic(), self.joints()
+            off = np.abs(joints - path[-1]).max()
+            if now >= end and off < REACHED_RAD:
                 return
-            if time.monotonic() > deadline:
+            if np.abs(joints - last_moved).max() >= REACHED_RAD:
+                moved_at, last_moved = now, joints
+            if now > max(end, moved_at) + self.stall_s or now > deadline:
                 # Blocked or faulted: stop pushing toward a goal it cannot reach.
                 self.hold()
                 raise MotionError(
-                    f"the arm did not reach the end of a {times[-1]:.1f} s trajectory in time "
-                    f"(off by {np.abs(self.joints() - path[-1]).max():.3f} rad)"
+                    f"the arm stopped {off:.3f} rad short of the end of a {times[-1]:.1f} s "
+                    f"trajectory (last moved {now - moved_at:.1f} s ago)"
                 )
 
     def grip(self, opening: float) -> float:
