@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class GripperSpec:
@@ -31,10 +33,10 @@ class GripperSpec:
             if getattr(self, name) <= 0:
                 raise ValueError(f"gripper {name} must be > 0 m, got {getattr(self, name)}")
 
-    def approach_opening(self, width: float) -> float:
-        """The opening (m) the fingers go down with for a grasp ``width`` m wide: the width
-        plus opening_margin, at most max_opening."""
-        return min(width + self.opening_margin, self.max_opening)
+    def approach_opening(self, width: float | np.ndarray) -> float | np.ndarray:
+        """The opening (m) the fingers go down with for a grasp ``width`` m wide (a float or
+        an array of them): the width plus opening_margin, at most max_opening."""
+        return np.minimum(width + self.opening_margin, self.max_opening)
 
 
 # A Robotiq 2F-85-like gripper, the default of the stack.

@@ -24,6 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from grasp_core.camera import CameraIntrinsics
+from grasp_core.clearance import BLOCKED_SHARE, blocked_share
 from grasp_core.geometry import grasps_to_array
 from grasp_core.grasp import ImageGrasp
 from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
@@ -280,7 +281,8 @@ class TransformSettings:
     position must lie in. min_quality: grasps below it are dropped, 0..1. width_margin_m:
     grasps up to this much wider than the gripper's max opening (m) are kept, their width
     set to the max opening: a model's width is a regression that can be a centimetre too
-    wide, and the gripper opens fully before a grasp anyway.
+    wide, and the gripper opens fully before a grasp anyway. check_fingers: drop grasps
+    whose fingers would strike something on their way down (grasp_core.clearance).
     """
 
     workspace: Workspace
@@ -290,6 +292,7 @@ class TransformSettings:
     gripper: GripperSpec = DEFAULT_GRIPPER
     min_quality: float = 0.0
     width_margin_m: float = 0.0
+    check_fingers: bool = True
 
 
 @dataclass(frozen=True)
@@ -338,8 +341,9 @@ def grasps_in_base(
     depth_scale_m: m per unit of depth (see grasp_poses_in_camera). Grasps reaching below
     the workspace floor are raised to it (raise_to_floor). A grasp is dropped, with its
     reason, when it has no pose, is below min_quality, is wider than the gripper opens
-    (beyond width_margin_m; widths within it become the max opening), or its position lies
-    outside the workspace.
+    (beyond width_margin_m; widths within it become the max opening), its position lies
+    outside the workspace, or (check_fingers) a finger would strike something seen in the
+    depth on its way down at the opening it comes down with.
     """
     up = base_from_optical[2, :3]  # the base's +z in the optical frame
     camera_poses, reasons = grasp_poses_in_camera(
@@ -351,7 +355,15 @@ def grasps_in_base(
     low_quality = poses.qualities < settings.min_quality
     too_wide = ~fits_gripper(poses.widths, settings.gripper, settings.width_margin_m)
     outside = ~settings.workspace.contains(poses.positions)
-    for i in np.flatnonzero(low_quality | too_wide | outside):
+    widths = np.minimum(poses.widths, settings.gripper.max_opening)
+    share = np.zeros(len(poses))
+    if settings.check_fingers:
+        share = blocked_share(
+            poses.positions, poses.rotations, settings.gripper.approach_opening(widths), depth,
+            intrinsics, base_from_optical, settings.gripper, depth_scale_m,
+        )  # fmt: skip
+    blocked = share >= BLOCKED_SHARE
+    for i in np.flatnonzero(low_quality | too_wide | outside | blocked):
         if reasons[i]:
             continue
         p = poses.positions[i]
@@ -362,9 +374,12 @@ def grasps_in_base(
             f"{settings.gripper.max_opening:.3f} m by more than {settings.width_margin_m:.3f} m"
             if too_wide[i]
             else f"position ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) m is outside the workspace"
+            if outside[i]
+            else f"a finger would land on something on its way down ({share[i]:.0%} of its "
+            "footprint)"
         )
     kept = np.array([i for i, r in enumerate(reasons) if not r], np.int64)
     kept = kept[np.argsort(-poses.qualities[kept], kind="stable")]
     dropped = tuple((i, r) for i, r in enumerate(reasons) if r)
-    fitted = replace(poses, widths=np.minimum(poses.widths, settings.gripper.max_opening))
+    fitted = replace(poses, widths=widths)
     return BaseGrasps(fitted.select(kept), kept, dropped)

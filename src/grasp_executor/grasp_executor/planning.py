@@ -134,7 +134,7 @@ def pick_opening(width: float, gripper: GripperSpec) -> float:
         raise PlanningError(
             f"grasp width {width:.3f} m exceeds the gripper's {gripper.max_opening} m"
         )
-    return gripper.approach_opening(width)
+    return float(gripper.approach_opening(width))
 
 
 def plan_pick(
