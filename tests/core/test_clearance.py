@@ -70,7 +70,8 @@ def test_a_neighbour_lower_than_the_tolerance_above_the_tips_is_not_in_the_way()
 
 
 def test_a_neighbour_under_half_a_finger_is_grazed_not_blocking() -> None:
-    half = ((0.025, 0.08), (0.0, 0.05), 0.06)  # the finger spans y from -0.011 to 0.011 m
+    # The finger spans y from -0.011 to 0.011 m; this covers the half beyond y = 0.002 m.
+    half = ((0.025, 0.08), (0.002, 0.05), 0.06)
     assert share(depth_of(TARGET, half)) == pytest.approx(0.5)
     assert share(depth_of(TARGET, half)) < BLOCKED_SHARE
 
