@@ -282,7 +282,7 @@ class TransformSettings:
     grasps up to this much wider than the gripper's max opening (m) are kept, their width
     set to the max opening: a model's width is a regression that can be a centimetre too
     wide, and the gripper opens fully before a grasp anyway. check_fingers: drop grasps
-    whose fingers would strike something on their way down (grasp_core.clearance).
+    a finger of which would land on something on its way down (grasp_core.clearance).
     """
 
     workspace: Workspace
@@ -342,8 +342,8 @@ def grasps_in_base(
     the workspace floor are raised to it (raise_to_floor). A grasp is dropped, with its
     reason, when it has no pose, is below min_quality, is wider than the gripper opens
     (beyond width_margin_m; widths within it become the max opening), its position lies
-    outside the workspace, or (check_fingers) a finger would strike something seen in the
-    depth on its way down at the opening it comes down with.
+    outside the workspace, or (check_fingers) a finger would land on something seen in the
+    depth on its way down, at the opening it comes down with.
     """
     up = base_from_optical[2, :3]  # the base's +z in the optical frame
     camera_poses, reasons = grasp_poses_in_camera(
