@@ -61,6 +61,7 @@ class RosJointController:
         self.joint_names, self.gripper_joint = joint_names, gripper_joint
         self.cancelled, self.stall_s = cancelled, stall_s
         self._positions: dict[str, float] = {}
+        self._heard = time.monotonic()  # when /joint_states last arrived
         self._lock = threading.Lock()
         self._trajectory = node.create_publisher(JointTrajectory, trajectory_topic, 10)
         self._gripper = node.create_publisher(Float64, gripper_topic, 10)
@@ -69,6 +70,7 @@ class RosJointController:
     def _on_joint_states(self, msg: JointState) -> None:
         with self._lock:
             self._positions.update(zip(msg.name, msg.position, strict=False))
+            self._heard = time.monotonic()
 
     def _state(self, names: tuple[str, ...]) -> np.ndarray:
         with self._lock:
@@ -106,7 +108,8 @@ class RosJointController:
                 self.hold()
                 raise MotionError(
                     f"the arm stopped {off:.3f} rad short of the end of a {times[-1]:.1f} s "
-                    f"trajectory (last moved {now - moved_at:.1f} s ago)"
+                    f"trajectory (last moved {now - moved_at:.1f} s ago, last /joint_states "
+                    f"{now - self._heard:.1f} s ago)"
                 )
 
     def grip(self, opening: float) -> float:

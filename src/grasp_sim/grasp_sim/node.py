@@ -32,6 +32,7 @@ from grasp_sim.robot import GRIPPER_JOINT, SimRobot, trajectory_arrays
 PARAMETERS = {"arm": "ur5", "arm_config": "", "objects": 3, "seed": 0, "camera_rate_hz": 5.0}
 JOINT_STATE_HZ = 50.0
 MAX_CATCH_UP_S = 0.5  # after a stall, sim time skips ahead rather than racing to catch up
+SLOW_LOOP_S = 1.0  # a simulator loop longer than this is logged, with where the time went
 REQUEST_TIMEOUT_S = 10.0
 
 
@@ -66,6 +67,7 @@ class SimNode(Node):
     def run(self) -> None:
         last = next_frame = time.monotonic()
         while not self.stop.is_set():
+            begin = time.monotonic()
             while not self.requests.empty():
                 request, future = self.requests.get()
                 try:
@@ -74,11 +76,17 @@ class SimNode(Node):
                     future.set_exception(error)
             now = time.monotonic()
             self.robot.step(min(now - last, MAX_CATCH_UP_S))
-            last = now
+            last = stepped = time.monotonic()
             self.publish_joints()
             if now >= next_frame:
                 next_frame = now + self.camera_period
                 self.publish_camera()
+            if (end := time.monotonic()) - begin > SLOW_LOOP_S:
+                # A stalled loop freezes the arm and /joint_states; say where it stalled.
+                self.get_logger().warning(
+                    f"simulator loop took {end - begin:.1f} s: requests {now - begin:.2f} s, "
+                    f"physics {stepped - now:.2f} s, publishing and rendering {end - stepped:.2f} s"
+                )
             time.sleep(max(0.0, 1.0 / JOINT_STATE_HZ - (time.monotonic() - now)))
         self.robot.close()
 
