@@ -18,6 +18,7 @@ JOINTS = ("shoulder", "elbow")
 START = [0.3, -0.2]  # rad
 GOAL = [1.0, 0.5]  # rad
 STALL_S = 1.0  # generous: a loaded test machine can delay the arm node's timer
+TRAJECTORY_S = 0.4  # START -> GOAL; MAX_SLOWDOWN * 0.4 + STALL_S = 3 s before a creeping arm fails
 
 
 class PacedArm:
@@ -51,7 +52,7 @@ class PacedArm:
 
 
 def follow(ros_graph, arm: PacedArm) -> None:
-    """Send START -> GOAL as a 0.2 s trajectory and follow it."""
+    """Send START -> GOAL as a TRAJECTORY_S trajectory and follow it."""
     controller = RosJointController(
         ros_graph.node("executor"), JOINTS, "/arm/joint_trajectory", "/gripper/command",
         "gripper_opening", cancelled=lambda: False, stall_s=STALL_S,
@@ -61,12 +62,12 @@ def follow(ros_graph, arm: PacedArm) -> None:
         lambda: ros_graph.nodes[0].count_publishers("/arm/joint_trajectory") > 0,
         what="the trajectory topic",
     )
-    controller.follow(np.array([START, GOAL]), np.array([0.0, 0.2]))
+    controller.follow(np.array([START, GOAL]), np.array([0.0, TRAJECTORY_S]))
 
 
 def test_a_blocked_arm_raises_and_is_held_where_it_is(ros_graph) -> None:
     arm = PacedArm(ros_graph.node("arm"), speed=0.0)
-    with pytest.raises(MotionError, match=r"stopped 0\.700 rad short of the end of a 0\.2 s") as e:
+    with pytest.raises(MotionError, match=r"stopped 0\.700 rad short of the end of a 0\.4 s") as e:
         follow(ros_graph, arm)
     assert last_joint_states_s(e.value) < STALL_S  # still publishing: blocked, not stalled
     ros_graph.wait_for(lambda: len(arm.commands) == 2, what="the hold")
@@ -77,11 +78,12 @@ def test_a_blocked_arm_raises_and_is_held_where_it_is(ros_graph) -> None:
 
 
 def test_a_late_arm_that_keeps_moving_is_followed_to_the_end(ros_graph) -> None:
-    # 0.7 rad at 0.35 rad/s: 2 s for a 0.2 s trajectory, longer than its end plus STALL_S.
+    # 0.7 rad at 0.35 rad/s: 2 s, past the trajectory's end plus STALL_S (1.4 s) and within
+    # the 3 s a creeping arm gets.
     arm = PacedArm(ros_graph.node("arm"), speed=0.35)
     start = time.monotonic()
     follow(ros_graph, arm)
-    assert time.monotonic() - start > 0.2 + STALL_S
+    assert time.monotonic() - start > TRAJECTORY_S + STALL_S
     assert np.abs(arm.position - GOAL).max() < 0.01
     assert len(arm.commands) == 1  # no hold
 
@@ -102,12 +104,12 @@ def test_an_arm_whose_joint_states_fall_silent_raises_saying_so(ros_graph) -> No
 
 def test_an_arm_creeping_far_behind_fails_after_max_slowdown(ros_graph) -> None:
     # 0.1 rad/s moves more than REACHED_RAD every 0.1 s, so it never stalls, but it needs
-    # 7 s for a 0.2 s trajectory and fails after MAX_SLOWDOWN * 0.2 s + STALL_S = 2 s.
+    # 7 s and fails after MAX_SLOWDOWN * TRAJECTORY_S + STALL_S = 3 s.
     arm = PacedArm(ros_graph.node("arm"), speed=0.1)
     start = time.monotonic()
     with pytest.raises(MotionError, match="short of the end"):
         follow(ros_graph, arm)
-    assert time.monotonic() - start >= MAX_SLOWDOWN * 0.2 + STALL_S
+    assert time.monotonic() - start >= MAX_SLOWDOWN * TRAJECTORY_S + STALL_S
     assert np.abs(arm.position - GOAL).max() > 0.3
     ros_graph.wait_for(lambda: len(arm.commands) == 2, what="the hold")
 
