@@ -32,6 +32,7 @@ class PacedArm:
         self.position = np.array(START)
         self.goal = self.position.copy()
         self.commands: list[JointTrajectory] = []
+        self.last_tick = time.monotonic()
         node.create_subscription(JointTrajectory, "/arm/joint_trajectory", self.on_command, 10)
         self.states = node.create_publisher(JointState, "/joint_states", 10)
         node.create_timer(0.02, self.tick)
@@ -42,7 +43,11 @@ class PacedArm:
         self.silent = self.falls_silent
 
     def tick(self) -> None:
-        step = np.clip(self.goal - self.position, -self.speed * 0.02, self.speed * 0.02)
+        # Paced by the clock, not by the ticks, which a loaded machine delays.
+        now = time.monotonic()
+        most = self.speed * (now - self.last_tick)
+        self.last_tick = now
+        step = np.clip(self.goal - self.position, -most, most)
         travelled = np.abs(self.position + step - START).max()
         if travelled <= self.reach:
             self.position = self.position + step
