@@ -76,7 +76,7 @@ class SimNode(Node):
                     future.set_exception(error)
             now = time.monotonic()
             self.robot.step(min(now - last, MAX_CATCH_UP_S))
-            last = stepped = time.monotonic()
+            last, stepped = now, time.monotonic()
             self.publish_joints()
             if now >= next_frame:
                 next_frame = now + self.camera_period
