@@ -104,8 +104,7 @@ def blocked_share(
     sampled = local @ rot[:, None].transpose(0, 1, 3, 2) + origin[:, None, None, :]
     z = sampled[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.rint(intrinsics.fx * sampled[..., 0] / z + intrinsics.cx)
-        v = np.rint(intrinsics.fy * sampled[..., 1] / z + intrinsics.cy)
+        u, v = np.moveaxis(np.rint(intrinsics.project(sampled)), -1, 0)
     h, w = depth.shape
     seen = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     iu, iv = np.where(seen, u, 0).astype(np.intp), np.where(seen, v, 0).astype(np.intp)
