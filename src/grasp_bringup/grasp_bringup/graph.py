@@ -15,6 +15,8 @@ from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
+from grasp_core.callback_pool import queue_callbacks_once
+
 CLOSE_WAIT_S = 5.0  # for the callbacks still running when the graph closes
 SPIN_TIMEOUT_S = 0.05  # how long the spin loop waits for work before it checks for close
 
@@ -37,7 +39,9 @@ class NodeGraph:
     def __init__(self, domain_id: int | None = None, num_threads: int = 4) -> None:
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
-        self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        self.executor = queue_callbacks_once(
+            MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        )
         self._nodes: list[Node] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)

@@ -18,6 +18,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from grasp_core.arm import load_arm_config
+from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import transform_from_xyz_quat
 from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError
@@ -268,7 +269,7 @@ class ExecutorNode(Node):
 def main() -> None:
     rclpy.init()
     node = ExecutorNode()
-    executor = rclpy.executors.MultiThreadedExecutor()
+    executor = queue_callbacks_once(rclpy.executors.MultiThreadedExecutor())
     executor.add_node(node)
     try:
         executor.spin()

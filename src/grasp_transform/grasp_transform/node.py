@@ -27,6 +27,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC, stamp_ns
+from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import load_camera_calibration
 from grasp_core.gripper import GripperSpec
 from grasp_core.pose import APPROACHES, TransformSettings
@@ -253,7 +254,7 @@ def main() -> None:
     rclpy.init()
     node = TransformNode()
     # Waiting DetectGrasps calls hold a thread each; the frames need one more.
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = queue_callbacks_once(MultiThreadedExecutor(num_threads=4))
     executor.add_node(node)
     try:
         executor.spin()
