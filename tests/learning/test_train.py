@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +160,7 @@ def test_persistent_loader_workers_draw_each_epochs_shuffle_and_augmentation(tin
     from grasp_learning.augment import Augmentation
     from grasp_learning.export import metadata_for
     from grasp_learning.models import build_model
-    from grasp_learning.train import EpochSampler, MapDataset
+    from grasp_learning.train import EpochSampler, MapDataset, worker_processes
 
     config = _config()
     model = build_model("ggcnn2", **config.hyperparameters)
@@ -168,20 +169,26 @@ def test_persistent_loader_workers_draw_each_epochs_shuffle_and_augmentation(tin
     sampler = EpochSampler(len(maps), seed=0)
     loader = DataLoader(maps, batch_size=1, sampler=sampler, num_workers=1, persistent_workers=True)
     drawn = {}
-    for epoch in (0, 1):
-        sampler.epoch = epoch
-        keys = list(sampler)
-        assert sorted(index for _, index in keys) == list(range(len(maps)))
-        assert all(e == epoch for e, _ in keys)
-        # The loader's worker started in epoch 0 and is reused: what it returns must still
-        # be each key's own augmented example, computed here from the key.
-        for key, (x, _) in zip(keys, loader, strict=True):
-            assert torch.equal(x[0], maps[key][0])
-            drawn[key] = x[0]
+    before = set(multiprocessing.active_children())
+    with worker_processes(loader):
+        for epoch in (0, 1):
+            sampler.epoch = epoch
+            keys = list(sampler)
+            assert sorted(index for _, index in keys) == list(range(len(maps)))
+            assert all(e == epoch for e, _ in keys)
+            # The loader's worker started in epoch 0 and is reused: what it returns must
+            # still be each key's own augmented example, computed here from the key.
+            for key, (x, _) in zip(keys, loader, strict=True):
+                assert torch.equal(x[0], maps[key][0])
+                drawn[key] = x[0]
+    assert set(multiprocessing.active_children()) == before  # its worker has ended
     assert [i for _, i in EpochSampler(len(maps), 0)] != [i for _, i in keys]
     assert not any(torch.equal(drawn[(0, i)], drawn[(1, i)]) for i in range(len(maps)))
 
 
-def test_training_with_loader_workers_runs_every_epoch(tiny_data, tmp_path) -> None:
+def test_training_with_loader_workers_runs_every_epoch_and_ends_them(tiny_data, tmp_path) -> None:
+    before = set(multiprocessing.active_children())
     summary = train(_config(epochs=2, workers=2), str(tiny_data), tmp_path)
     assert summary["epochs"] == 2
+    # Ended by train itself, not by a later garbage collection on another thread.
+    assert set(multiprocessing.active_children()) == before

@@ -17,6 +17,7 @@ import csv
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -116,6 +117,24 @@ class EpochSampler(torch.utils.data.Sampler):
         shuffle = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.size, generator=shuffle)
         return iter([(self.epoch, int(i)) for i in order])
+
+
+@contextmanager
+def worker_processes(loader: DataLoader) -> Iterator[DataLoader]:
+    """Ends the loader's persistent worker processes when the block ends.
+
+    Left to the garbage collector (a traceback caught inside torch or matplotlib keeps the
+    training frame, and with it the loader, in a reference cycle), their shutdown runs later
+    on whichever thread of the process triggers the collection, and there it waits 5 s for
+    each worker, whose queues the collection may already have torn down."""
+    try:
+        yield loader
+    finally:
+        # torch keeps persistent workers in the loader's iterator and has no public way to end
+        # them; this is what the iterator's own __del__ calls.
+        if loader._iterator is not None:
+            loader._iterator._shutdown_workers()
+            loader._iterator = None
 
 
 def _device(name: str) -> torch.device:
@@ -355,68 +374,69 @@ def train(
     )
     val_examples = validation_examples(val_set, metadata, instance_wise)
     run_started, end_epoch, epoch = time.perf_counter(), config.epochs, start_epoch
-    while epoch < end_epoch:
-        sampler.epoch = epoch
-        limit = config.batches_per_epoch or len(loader)
-        model.train()
-        started, losses = time.perf_counter(), []
-        bar = tqdm(
-            loader,
-            total=min(limit, len(loader)),
-            desc=f"epoch {epoch + 1}/{end_epoch}",
-            leave=False,
-        )
-        for step, (x, target) in enumerate(bar):
-            if step >= limit:
-                break
-            x, target = x.to(device), _to(target, device)
-            with torch.autocast(device.type, enabled=amp):
-                predicted = model(x)
-            loss, _ = loss_fn(_as_float(predicted), target)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        scheduler.step()
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "lr": scheduler.get_last_lr()[0],
-        }
-        row.update(check(model, val_examples, metadata, device, loss_fn))
-        row["seconds"] = time.perf_counter() - started
-        rows.append(row)
-        improved = row[SELECTION_KEY] > best
-        if improved:
-            best = row[SELECTION_KEY]
-            torch.save(
-                {"model": model.state_dict(), "metadata": metadata.to_json(), "row": row},
-                out / "best.pt",
+    with worker_processes(loader):
+        while epoch < end_epoch:
+            sampler.epoch = epoch
+            limit = config.batches_per_epoch or len(loader)
+            model.train()
+            started, losses = time.perf_counter(), []
+            bar = tqdm(
+                loader,
+                total=min(limit, len(loader)),
+                desc=f"epoch {epoch + 1}/{end_epoch}",
+                leave=False,
             )
-        state = {
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "best": best,
-            "rows": rows,
-        }
-        torch.save(state, checkpoint)
-        _write_csv(rows, out / "metrics.csv")
-        _plot(rows, out)
-        print(
-            f"epoch {epoch + 1}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  "
-            f"{SELECTION_KEY} {row[SELECTION_KEY]:.3f}  iou_avg {row['iou_avg']:.3f}"
-            f"  ({row['seconds']:.0f} s){'  best' if improved else ''}",
-            flush=True,
-        )
-        epoch += 1
-        if config.max_minutes and epoch == start_epoch + 1:
-            end_epoch = fit_to_budget(
-                config, scheduler, epoch, row["seconds"], time.perf_counter() - run_started
+            for step, (x, target) in enumerate(bar):
+                if step >= limit:
+                    break
+                x, target = x.to(device), _to(target, device)
+                with torch.autocast(device.type, enabled=amp):
+                    predicted = model(x)
+                loss, _ = loss_fn(_as_float(predicted), target)
+                optimiser.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimiser)
+                scaler.update()
+                losses.append(loss.item())
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+            scheduler.step()
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "lr": scheduler.get_last_lr()[0],
+            }
+            row.update(check(model, val_examples, metadata, device, loss_fn))
+            row["seconds"] = time.perf_counter() - started
+            rows.append(row)
+            improved = row[SELECTION_KEY] > best
+            if improved:
+                best = row[SELECTION_KEY]
+                torch.save(
+                    {"model": model.state_dict(), "metadata": metadata.to_json(), "row": row},
+                    out / "best.pt",
+                )
+            state = {
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "rows": rows,
+            }
+            torch.save(state, checkpoint)
+            _write_csv(rows, out / "metrics.csv")
+            _plot(rows, out)
+            print(
+                f"epoch {epoch + 1}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  "
+                f"{SELECTION_KEY} {row[SELECTION_KEY]:.3f}  iou_avg {row['iou_avg']:.3f}"
+                f"  ({row['seconds']:.0f} s){'  best' if improved else ''}",
+                flush=True,
             )
+            epoch += 1
+            if config.max_minutes and epoch == start_epoch + 1:
+                end_epoch = fit_to_budget(
+                    config, scheduler, epoch, row["seconds"], time.perf_counter() - run_started
+                )
 
     best_state = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     model = _network(config, hyper)
