@@ -193,7 +193,7 @@ class Bench:
         self.settings = TransformSettings(
             self.config.workspace, transform["grasp_depth_m"], transform["patch_radius_px"],
             transform["approach"], self.config.gripper, transform["min_quality"],
-            transform["width_margin_m"], transform["check_fingers"],
+            transform["width_margin_m"], transform["check_fingers"], transform["max_turn_rad"],
         )  # fmt: skip
         self.params = PickParams.from_parameters(self.executor)
         self.place = self.config.places[self.executor["place_location"]]

