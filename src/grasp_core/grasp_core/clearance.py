@@ -162,7 +162,7 @@ def turned_free(
 
     A finger that comes down on a neighbour's edge often clears it a little further round,
     and the object between the fingers is still grasped across, if less squarely: on the
-    simulated table clean this cleared about one more object in 20 tables of every arm.
+    simulated table clean this cleared one more object in 20 tables of each arm (README).
     """
     steps = np.arange(1, int(max_turn_rad / TURN_STEP_RAD + 1e-9) + 1) * TURN_STEP_RAD
     angles = np.stack([steps, -steps], axis=1).ravel()  # +15, -15, +30, -30 degrees, ...
