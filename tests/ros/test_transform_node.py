@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TransformStamped
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
@@ -262,6 +263,24 @@ def test_bad_frames_are_reported_and_the_node_keeps_answering(ros_graph, arm_con
     assert node.context.ok()
     good = call(ros_graph, driver, DetectGrasps.Request(), driver.send)
     assert good.status == DetectGrasps.Response.OK, good.message
+
+
+def test_diagnostics_give_the_time_per_frame_and_the_frames_skipped(ros_graph, arm_config):
+    _, driver = start(ros_graph, arm_config, detect_timeout_s=1.0)
+    diagnostics = collect(ros_graph, "/diagnostics", DiagnosticArray)
+    call(ros_graph, driver, DetectGrasps.Request(), lambda: driver.send(info=False))
+    call(ros_graph, driver, DetectGrasps.Request(), driver.send)
+
+    def latest() -> dict:
+        status = [s for d in diagnostics for s in d.status if s.name == "grasp_transform"]
+        return {kv.key: kv.value for kv in status[-1].values} if status else {}
+
+    ros_graph.wait_for(lambda: int(latest().get("frames transformed", 0)) >= 1,
+                       what="a transformed frame on /diagnostics")  # fmt: skip
+    values = latest()
+    assert float(values["transform_ms median"]) > 0.0
+    assert int(values["frames skipped"]) >= 1  # the frames before any camera_info
+    assert values["frames failed"] == "0"
 
 
 def test_nan_depth_drops_every_grasp_with_its_reason(ros_graph, arm_config):

@@ -5,6 +5,7 @@ message with the depth of its stamp, publishes /grasp/grasps (GraspArray in base
 first) and /grasp/markers, and serves /grasp/detect_grasps from the first frame stamped after
 the request. Camera -> base comes from tf2 where it is installed and has the transform
 (hand-eye calibration as a static transform), else from the calibration file / arm YAML.
+Each frame's time from detections to base-frame grasps is reported on /diagnostics.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 import yaml
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -33,6 +35,7 @@ from grasp_core.gripper import GripperSpec
 from grasp_core.pose import APPROACHES, TransformSettings
 from grasp_core.preprocess import InputError
 from grasp_core.workspace import Workspace
+from grasp_inference.frames import LatencyStats
 from grasp_interfaces.msg import GraspArray, ImageGraspArray
 from grasp_interfaces.srv import DetectGrasps
 from grasp_transform.convert import marker_array, transform_frame, transform_matrix
@@ -101,6 +104,9 @@ class TransformNode(Node):
         self.create_subscription(ImageGraspArray, DETECTIONS_TOPIC, self._on_detections, 10)
         self.grasps_pub = self.create_publisher(GraspArray, GRASPS_TOPIC, 10)
         self.markers_pub = self.create_publisher(MarkerArray, MARKERS_TOPIC, 10)
+        self.stats, self.transformed, self.skipped, self.failed = LatencyStats(), 0, 0, 0
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics)
         # Reentrant, so a waiting call leaves the frames' callbacks free to run.
         self.create_service(
             DetectGrasps, SERVICE, self._on_detect, callback_group=ReentrantCallbackGroup()
@@ -159,10 +165,13 @@ class TransformNode(Node):
             if self.camera_info is None:
                 raise InputError(f"no camera_info on {CAMERA_INFO_TOPIC}: no grasps can be made")
             base_from_optical = self._camera_pose(msg.header.frame_id)
+            t0 = time.perf_counter()
             grasps, result = transform_frame(
                 msg, self._depth_at(stamp), self.camera_info, base_from_optical, self.settings,
                 self.base_frame,
             )  # fmt: skip
+            self.stats.add(transform_ms=(time.perf_counter() - t0) * 1e3)
+            self.transformed += 1
             self.grasps_pub.publish(grasps)
             shown = result.poses.select(slice(0, self.p["max_markers"]))
             self.markers_pub.publish(marker_array(shown, grasps.header, self.settings.gripper))
@@ -171,13 +180,30 @@ class TransformNode(Node):
             error = "; ".join(f"grasp {i} dropped: {r}" for i, r in result.dropped[:3])
         except InputError as err:
             error = f"frame skipped: {err}"
+            self.skipped += 1
             self.get_logger().warn(error, throttle_duration_sec=2.0)
         except Exception as err:  # a bug must fail the request, not the node
             error, failed = f"transform failed: {type(err).__name__}: {err}", True
+            self.failed += 1
             self.get_logger().error(error, throttle_duration_sec=2.0)
         with self.changed:
             self.outcomes.append((stamp, grasps, error, failed))
             self.changed.notify_all()
+
+    def _publish_diagnostics(self) -> None:
+        values = {f"{k} median": f"{v:.2f}" for k, v in self.stats.medians().items()}
+        values |= {
+            "frames transformed": str(self.transformed),
+            "frames skipped": str(self.skipped),
+            "frames failed": str(self.failed),
+        }
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name="grasp_transform", message=f"to {self.base_frame}"
+        )
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
 
     def _first_after(self, after: int) -> tuple | None:
         """The first processed or failed frame stamped after ``after`` ns."""
