@@ -101,6 +101,27 @@ def test_detections_come_with_the_frames_stamp_and_lie_on_the_box(ros_graph, tab
     assert debug[0].encoding == "bgr8" and image_array(debug[0]).shape == (480, 640, 3)
 
 
+def test_the_debug_image_is_drawn_only_while_something_subscribes(
+    ros_graph, table_frame, monkeypatch
+):
+    import grasp_inference.node as inference
+
+    drawn: list[int] = []
+    draw = inference.draw_grasps
+    monkeypatch.setattr(inference, "draw_grasps", lambda *a: drawn.append(1) or draw(*a))
+    node = ros_graph.add(InferenceNode(context=ros_graph.context))
+    detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
+    camera = Camera(ros_graph, table_frame, node)
+    camera.send_until(detections)
+    ros_graph.wait_for(lambda: node.processed >= 1, timeout=20, what="a processed frame")
+    assert drawn == [], "a debug image was drawn with nobody subscribed"
+    debug = collect(ros_graph, DEBUG_IMAGE_TOPIC, Image, qos_profile_sensor_data)
+    ros_graph.wait_for(lambda: node.debug_pub.get_subscription_count() > 0, what="discovery")
+    camera.send_until(debug)
+    ros_graph.wait_for(lambda: debug, timeout=20, what="a debug image once subscribed")
+    assert drawn
+
+
 def test_bad_frames_are_reported_and_the_node_keeps_serving(ros_graph, table_frame):
     node = ros_graph.add(InferenceNode(context=ros_graph.context))
     detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)

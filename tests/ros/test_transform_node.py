@@ -190,6 +190,23 @@ def test_grasps_in_the_base_frame_match_the_hand_computed_poses(ros_graph, arm_c
     np.testing.assert_allclose(mid, expected_base(BEST, 0.75, 0.02)[0], atol=1e-6)
 
 
+def test_markers_are_built_only_while_something_subscribes(ros_graph, arm_config, monkeypatch):
+    import grasp_transform.node as transform
+
+    built: list[int] = []
+    build = transform.marker_array
+    monkeypatch.setattr(transform, "marker_array", lambda *a: built.append(1) or build(*a))
+    node, driver = start(ros_graph, arm_config)
+    driver.send()
+    ros_graph.wait_for(lambda: node.transformed >= 1, what="a transformed frame")
+    assert built == [], "markers were built with nobody subscribed"
+    markers = collect(ros_graph, MARKERS_TOPIC, MarkerArray)
+    ros_graph.wait_for(lambda: node.markers_pub.get_subscription_count() > 0, what="discovery")
+    driver.send()
+    ros_graph.wait_for(lambda: markers, what="markers once subscribed")
+    assert built
+
+
 def test_detect_grasps_answers_from_a_new_frame_with_the_filters(ros_graph, arm_config):
     _, driver = start(ros_graph, arm_config)
     before = time.time_ns()

@@ -3,8 +3,9 @@
 Subscribes the realsense2_camera topics, matches colour, depth and camera_info by stamp,
 runs the newest complete frame in a worker thread (frames that arrive while it is busy
 replace each other: drop, don't queue) and publishes /grasp/detections, an annotated
-/grasp/debug_image, for instance-wise models (SSG) the instance masks on /grasp/instances,
-and per-frame latency on /diagnostics.
+/grasp/debug_image, for instance-wise models (SSG) the instance masks on /grasp/instances
+(both images only while something subscribes to them), and per-frame latency on
+/diagnostics.
 """
 
 from __future__ import annotations
@@ -158,11 +159,17 @@ class InferenceNode(Node):
         out.grasps = [image_grasp_msg(g) for g in prediction.grasps]
         self.detections_pub.publish(out)
         stamp, frame_id = color.header.stamp, color.header.frame_id
+        # The pictures are drawn for subscribers only: drawing and serialising 640x480 images
+        # holds the interpreter while the transform node works on this frame's detections
+        # (in one process, its time per frame doubled on 2 cores).
+        shown = self.publish_debug and self.debug_pub.get_subscription_count() > 0
         labels = None
-        if isinstance(prediction, InstancePrediction):
+        if isinstance(prediction, InstancePrediction) and (
+            shown or self.instances_pub.get_subscription_count() > 0
+        ):
             labels = instance_image(prediction.instances, prediction.crop, rgb.shape[:2])
             self.instances_pub.publish(image_msg(labels, "16UC1", stamp, frame_id))
-        if self.publish_debug:
+        if shown:
             bgr = draw_grasps(rgb, prediction.grasps)
             if labels is not None:
                 bgr = tint_instances(bgr, labels)

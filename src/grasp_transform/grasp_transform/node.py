@@ -2,9 +2,10 @@
 
 Keeps the last depth images (by stamp) and the latest camera_info, pairs each detections
 message with the depth of its stamp, publishes /grasp/grasps (GraspArray in base_frame, best
-first) and /grasp/markers, and serves /grasp/detect_grasps from the first frame stamped after
-the request. Camera -> base comes from tf2 where it is installed and has the transform
-(hand-eye calibration as a static transform), else from the calibration file / arm YAML.
+first) and, while something subscribes to them, /grasp/markers, and serves
+/grasp/detect_grasps from the first frame stamped after the request. Camera -> base comes
+from tf2 where it is installed and has the transform (hand-eye calibration as a static
+transform), else from the calibration file / arm YAML.
 Each frame's time from detections to base-frame grasps is reported on /diagnostics.
 """
 
@@ -173,8 +174,9 @@ class TransformNode(Node):
             self.stats.add(transform_ms=(time.perf_counter() - t0) * 1e3)
             self.transformed += 1
             self.grasps_pub.publish(grasps)
-            shown = result.poses.select(slice(0, self.p["max_markers"]))
-            self.markers_pub.publish(marker_array(shown, grasps.header, self.settings.gripper))
+            if self.markers_pub.get_subscription_count() > 0:  # built for viewers only
+                shown = result.poses.select(slice(0, self.p["max_markers"]))
+                self.markers_pub.publish(marker_array(shown, grasps.header, self.settings.gripper))
             for index, reason in result.dropped:
                 self.get_logger().debug(f"grasp {index} dropped: {reason}")
             error = "; ".join(f"grasp {i} dropped: {r}" for i, r in result.dropped[:3])
