@@ -25,7 +25,6 @@ import numpy as np
 
 from grasp_core.camera import CameraIntrinsics
 from grasp_core.clearance import BLOCKED_SHARE, blocked_share, turned_free
-from grasp_core.geometry import grasps_to_array
 from grasp_core.grasp import ImageGrasp
 from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
 from grasp_core.preprocess import InputError, valid_depth
@@ -184,45 +183,48 @@ def grasp_poses_in_camera(
             f"depth image is {depth.shape[1]}x{depth.shape[0]} but camera_info is "
             f"{intrinsics.width}x{intrinsics.height}: depth must be aligned to the colour image"
         )
-    params = grasps_to_array(grasps)
-    u, v, angle, width_px = params[:, 0], params[:, 1], params[:, 2], params[:, 3]
-    qualities = np.array([g.quality for g in grasps], np.float64)
+    params = np.array([(g.u, g.v, g.angle, g.width, g.quality) for g in grasps], np.float64)
+    u, v, angle, width_px, qualities = params.reshape(-1, 5).T
+    inside = _centre_pixels(depth, u, v)[2]
     surface = patch_depths(depth, u, v, patch_radius_px) * depth_scale_m
-    centre = intrinsics.backproject(u, v, surface)
+    if approach == "camera":
+        normal = np.array([0.0, 0.0, 1.0])
+    else:
+        if up is None or abs(np.linalg.norm(up) - 1.0) > 1e-6:
+            raise ValueError(f"table_normal approach needs a unit up vector, got {up}")
+        normal = np.asarray(up, np.float64)
+    # One back-projection (at unit depth) of the centres and both ends of each image
+    # opening: rays (3, N, 3), the centres' first.
+    c, s = np.cos(angle), np.sin(angle)
+    du, dv = width_px / 2 * c, -width_px / 2 * s
+    us, vs = np.stack([u, u + du, u - du]), np.stack([v, v + dv, v - dv])
+    rays = intrinsics.backproject(us, vs, np.ones(us.shape))
+    centre = rays[0] * surface[:, None]
     # Rays parallel to the table plane divide by ~0 here; ends_ok flags those grasps.
     with np.errstate(divide="ignore", invalid="ignore"):
-        c, s = np.cos(angle), np.sin(angle)
-        zeros, ones = np.zeros_like(c), np.ones_like(c)
         if approach == "camera":
-            normal = np.array([0.0, 0.0, 1.0])
-            z_axis = np.stack([zeros, zeros, ones], axis=-1)
             # Eq. 9: the closing axis (cos, -sin) of the image is the optical frame's (x, y).
-            x_axis = np.stack([c, -s, zeros], axis=-1)
+            x_axis = np.stack([c, -s, np.zeros_like(c)], axis=-1)
         else:
-            if up is None or not np.isclose(np.linalg.norm(up), 1.0):
-                raise ValueError(f"table_normal approach needs a unit up vector, got {up}")
-            normal = np.asarray(up, np.float64)
-            z_axis = np.broadcast_to(-normal, centre.shape)
             # The image's closing line through the centre, laid onto the plane n.X = n.P: its
             # tangent there is dr - r0 (n.dr) / (n.r0), r0 the centre's ray, dr its change per
             # px along the line; it keeps the image's sense of the closing axis.
-            ray = intrinsics.backproject(u, v, ones)
-            step = np.stack([c / intrinsics.fx, -s / intrinsics.fy, zeros], axis=-1)
-            x_axis = _unit(step - ray * ((step @ normal) / (ray @ normal))[:, None])
-        # The jaws' endpoints on that plane: rays through the ends of the image opening.
-        half = width_px / 2
-        ends = [
-            intrinsics.backproject(u + sign * half * c, v - sign * half * s, ones)
-            for sign in (1, -1)
-        ]
-        cos_ends = np.stack([e @ normal for e in ends])
+            step = np.stack([c / intrinsics.fx, -s / intrinsics.fy, np.zeros_like(c)], axis=-1)
+            x_axis = _unit(step - rays[0] * ((step @ normal) / (rays[0] @ normal))[:, None])
+        # The jaws' endpoints on the plane through the surface point perpendicular to the
+        # approach: the end rays, each stretched until it meets that plane.
+        cos_ends = rays[1:] @ normal
         reach = (centre @ normal) / cos_ends
         ends_ok = (np.abs(cos_ends) > _MIN_RAY_COS).all(axis=0) & (reach > 0).all(axis=0)
-        widths = np.linalg.norm(ends[0] * reach[0][:, None] - ends[1] * reach[1][:, None], axis=-1)
-        # Eq. 8: the surface point, pushed d further along the approach.
-        positions = centre + grasp_depth_m * z_axis
-        rotations = np.stack([x_axis, np.cross(z_axis, x_axis), z_axis], axis=-1)
-    inside = _centre_pixels(depth, u, v)[2]
+        widths = np.linalg.norm(rays[1] * reach[0][:, None] - rays[2] * reach[1][:, None], axis=-1)
+    # Every grasp approaches along the same z = -normal ('camera': -normal is +z, the
+    # optical axis), so y = z x x is one product with z's cross-product matrix.
+    z = -normal if approach == "table_normal" else normal
+    z_cross = np.array([[0.0, -z[2], z[1]], [z[2], 0.0, -z[0]], [-z[1], z[0], 0.0]])
+    rotations = np.empty((len(u), 3, 3))
+    rotations[:, :, 0], rotations[:, :, 1], rotations[:, :, 2] = x_axis, x_axis @ z_cross.T, z
+    # Eq. 8: the surface point, pushed d further along the approach.
+    positions = centre + grasp_depth_m * z
     bad = ~inside | np.isnan(surface) | ~ends_ok
     reasons = [""] * len(grasps)
     for i in np.flatnonzero(bad):
@@ -234,8 +236,7 @@ def grasp_poses_in_camera(
             if np.isnan(surface[i])
             else f"the closing line at {at} does not meet the table plane in front of the camera"
         )
-    positions[bad], widths[bad] = np.nan, np.nan
-    rotations = np.where(bad[:, None, None], np.nan, rotations)
+    positions[bad], widths[bad], rotations[bad] = np.nan, np.nan, np.nan
     return GraspPoses(positions, rotations, widths, qualities), reasons
 
 
