@@ -36,8 +36,9 @@ class TrialConfig:
     """scenes: tables. objects: objects per table. object_set: 'seen' or 'novel'.
     max_failures: consecutive failed grasps that end a table (002: 5). grasp_depth: how
     far past the seen surface the fingertips go, m. clearance: lowest fingertip height
-    above the table, m (the workspace limit). lift: lift height, m. ap_grasps: grasps
-    ranked for AP (002: 50)."""
+    above the table, m (the workspace limit). lift: lift height, m. opening_margin: added
+    to the predicted width when the gripper opens, m, as GripperSpec.opening_margin (the
+    trials' figures were measured with 0.01). ap_grasps: grasps ranked for AP (002: 50)."""
 
     scenes: int
     objects: int
@@ -48,7 +49,7 @@ class TrialConfig:
     clearance: float = 0.004
     lift: float = 0.15
     pregrasp: float = 0.1
-    width_margin: float = 0.01
+    opening_margin: float = 0.01
     ap_grasps: int = 50
 
 
@@ -124,7 +125,7 @@ class TrialTable:
         position[2] = max(position[2], c.clearance)
         approach = pose.rotation[:, 2]
         before = self.scene.object_positions()[:, 2]
-        self.gripper.open(pose.width + c.width_margin)
+        self.gripper.open(pose.width + c.opening_margin)
         self.gripper.place(position - c.pregrasp * approach, pose.rotation)
         self.gripper.move_to(position, pose.rotation)
         self.gripper.close()
