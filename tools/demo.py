@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    for old in args.out.glob("attempt_*.png"):  # a longer earlier run's would look like this one's
+        old.unlink()
     given = {"arm": args.arm, "model": args.model, "objects": args.objects, "seed": args.seed}
     graph, _ = runner.start({**given, "sim": True})
     try:
