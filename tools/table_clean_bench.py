@@ -248,6 +248,7 @@ class Bench:
             self.config.gripper.max_opening,
             holding_min_m=self.executor["holding_min_m"],
             max_candidates=self.executor["max_candidates"],
+            tight_fit_m=self.executor["tight_fit_m"],
         )
 
         def scored(attempt: Attempt) -> None:

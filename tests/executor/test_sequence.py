@@ -12,7 +12,7 @@ import pytest
 
 from grasp_core.arm import load_arm_config
 from grasp_executor.kinematics import ArmKinematics
-from grasp_executor.planning import BuiltinBackend, PickParams
+from grasp_executor.planning import BuiltinBackend, PickParams, PlanningError
 from grasp_executor.sequence import Attempt, Candidate, PickSequence, Stage, clean_table
 from grasp_sim.objects import ObjectModel, Part
 from grasp_sim.robot import SimController, SimRobot
@@ -187,3 +187,39 @@ def test_an_object_stuck_in_the_gripper_stops_the_run_before_any_motion() -> Non
     assert len(result.attempts) == 1 and result.attempts[0].blocked
     assert "stuck" in result.message and result.picked == 0
     assert not any(call[0] in ("plan", "move") for call in hand.calls)
+
+
+class UnreachableHand:
+    """A MotionBackend with an empty hand that can reach no grasp; it records the widths of
+    the grasps it was asked to plan, in order."""
+
+    def __init__(self) -> None:
+        self.planned: list[float] = []
+
+    def plan(self, grasp, width, place):
+        self.planned.append(width)
+        raise PlanningError("out of reach")
+
+    def move(self, plan, segment):
+        raise AssertionError("nothing is reachable, so nothing moves")
+
+    def grip(self, opening):
+        return 0.0
+
+    def opening(self, plan):
+        return 0.05
+
+
+def test_grasps_that_barely_fit_the_gripper_are_tried_after_the_others() -> None:
+    widths = [0.085, 0.04, 0.082, 0.079, 0.03]  # best first; 0.085 and 0.082 within 5 mm of 0.085
+    step = np.array([0.05, 0.0, 0.0])  # 5 cm apart: different grasps
+    candidates = [
+        Candidate(grasp_at(BOX_GRASP + i * step), width=w, quality=1.0 - 0.1 * i)
+        for i, w in enumerate(widths)
+    ]
+    hand = UnreachableHand()
+    PickSequence(hand, max_opening=0.085, tight_fit_m=0.005).pick(candidates, PLACE)
+    assert hand.planned == [0.04, 0.079, 0.03, 0.085, 0.082]
+    hand = UnreachableHand()
+    PickSequence(hand, max_opening=0.085).pick(candidates, PLACE)
+    assert hand.planned == widths  # no tight fit: best first

@@ -44,6 +44,7 @@ PARAMETERS = {
     "place_location": "bin",  # default named place of the arm config
     "min_quality": 0.2,
     "max_candidates": 5,
+    "tight_fit_m": 0.005,  # grasps this close to the max opening are tried after the others
     "holding_min_m": 0.004,  # a closed gripper wider than this holds something
     "detect_timeout_s": 10.0,
     "approach_m": 0.10,
@@ -203,7 +204,7 @@ class ExecutorNode(Node):
 
         return PickSequence(
             self.backend, self.config.gripper.max_opening, report,
-            self.p["holding_min_m"], self.p["max_candidates"],
+            self.p["holding_min_m"], self.p["max_candidates"], self.p["tight_fit_m"],
         )  # fmt: skip
 
     def _attempt(self, sequence, label, place, outcomes, candidates=None) -> Attempt:

@@ -82,13 +82,17 @@ class Attempt:
 class PickSequence:
     """Runs picks on a backend. report(stage) is called as each stage starts. The gripper
     holds an object when its measured opening exceeds holding_min_m (m); max_candidates
-    bounds how many grasps of one detection are tried."""
+    bounds how many grasps of one detection are tried. Grasps wider than max_opening -
+    tight_fit_m (m; the transform caps wider ones at max_opening; 0: none) are tried after
+    the others: an object that barely fits the gripper can wedge between the fingers and stay
+    there when they open, which ends a table clean, so what fits easily goes first."""
 
     backend: MotionBackend
     max_opening: float
     report: Callable[[Stage], None] = lambda stage: None
     holding_min_m: float = 0.004
     max_candidates: int = 5
+    tight_fit_m: float = 0.0
     failed: list[np.ndarray] = field(default_factory=list)  # grasp poses that failed
 
     def pick(self, candidates: Sequence[Candidate], place: np.ndarray) -> Attempt:
@@ -110,6 +114,7 @@ class PickSequence:
                 None, time.monotonic() - start, blocked=True,
             )  # fmt: skip
         fresh = [c for c in candidates if not any(same_grasp(c.pose, f) for f in self.failed)]
+        fresh.sort(key=lambda c: c.width > self.max_opening - self.tight_fit_m)  # stable
         if candidates and not fresh:
             return Attempt(
                 False, "every detected grasp already failed once", Stage.PLANNING, None,
