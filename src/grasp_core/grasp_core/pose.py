@@ -217,8 +217,8 @@ def grasp_poses_in_camera(
         reach = (centre @ normal) / cos_ends
         ends_ok = (np.abs(cos_ends) > _MIN_RAY_COS).all(axis=0) & (reach > 0).all(axis=0)
         widths = np.linalg.norm(rays[1] * reach[0][:, None] - rays[2] * reach[1][:, None], axis=-1)
-    # Every grasp approaches along the same z = -normal ('camera': -normal is +z, the
-    # optical axis), so y = z x x is one product with z's cross-product matrix.
+    # Every grasp of the frame approaches along the same z (the optical axis, or down the
+    # table normal), so y = z x x is one product with z's cross-product matrix.
     z = -normal if approach == "table_normal" else normal
     z_cross = np.array([[0.0, -z[2], z[1]], [z[2], 0.0, -z[0]], [-z[1], z[0], 0.0]])
     rotations = np.empty((len(u), 3, 3))

@@ -161,7 +161,7 @@ class InferenceNode(Node):
         stamp, frame_id = color.header.stamp, color.header.frame_id
         # The pictures are drawn for subscribers only: drawing and serialising 640x480 images
         # holds the interpreter while the transform node works on this frame's detections
-        # (in one process, its time per frame doubled on 2 cores).
+        # (in one process on 2 cores, its time per frame went from 3.6 to 6.0 ms).
         shown = self.publish_debug and self.debug_pub.get_subscription_count() > 0
         labels = None
         if isinstance(prediction, InstancePrediction) and (
