@@ -57,6 +57,30 @@ def test_replay_folder_plays_pairs_in_name_order_and_loops(tmp_path: Path) -> No
     assert before <= frames[0].stamp_s <= frames[2].stamp_s <= time.time()
 
 
+def test_a_replay_that_fits_its_cache_decodes_each_frame_once(tmp_path: Path) -> None:
+    root = _folder(tmp_path)
+    cached, uncached = ReplaySource(root, cache_mb=1.0), ReplaySource(root)
+    first = [cached.read(), cached.read(), uncached.read(), uncached.read()]
+    for png in root.glob("*.png"):
+        png.unlink()  # from now on only what is in memory can be played
+    again = [cached.read() for _ in range(3)]
+    assert [int(f.depth_mm[0, 0]) for f in again] == [400, 401, 400]
+    assert again[0].rgb is first[0].rgb and not again[0].rgb.flags.writeable
+    assert again[2].stamp_s > first[0].stamp_s  # stamped when read, as ever
+    with pytest.raises(CameraError, match=r"f0_rgb\.png"):
+        uncached.read()
+
+
+def test_a_replay_larger_than_its_cache_decodes_on_every_read(tmp_path: Path) -> None:
+    root = _folder(tmp_path)  # two frames of 3840 bytes each, decoded
+    source = ReplaySource(root, cache_mb=3000 / 2**20)
+    source.read()
+    (root / "f0_rgb.png").unlink()
+    source.read()
+    with pytest.raises(CameraError, match=r"f0_rgb\.png"):
+        source.read()
+
+
 def test_replay_depth_unit_from_camera_json_and_float_depth_in_m(tmp_path: Path) -> None:
     root = _folder(tmp_path, count=1, camera={**CAMERA_JSON, "depth_unit_m": 0.0001})
     assert int(ReplaySource(root).read().depth_mm[0, 0]) == 40  # 400 units of 0.1 mm
