@@ -1,15 +1,18 @@
 """NodeGraph's executor keeps each waiting callback in its thread pool's queue once (see
 grasp_core.callback_pool), so a callback that becomes ready while every thread is busy runs
-as soon as a thread frees instead of behind copies of others."""
+as soon as a thread frees instead of behind copies of others; and the graph's threads take
+turns at the interpreter every millisecond (grasp_core.interpreter)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
 import pytest
 from rclpy.callback_groups import ReentrantCallbackGroup
 
+from grasp_core.interpreter import SWITCH_INTERVAL_S
 from harness import DOMAIN_ID, TestGraph
 
 
@@ -35,3 +38,13 @@ def test_a_timer_waiting_for_a_busy_thread_is_queued_once() -> None:
         graph.wait_for(started.is_set, what="the long callback")
         graph.wait_for(lambda: len(ticks) >= 10, what="ticks after the long callback")
     assert len(queued) >= 15 and max(queued) <= 1
+
+
+def test_a_graph_hands_the_interpreter_between_threads_every_millisecond() -> None:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # CPython's default
+    try:
+        with TestGraph(domain_id=DOMAIN_ID):
+            assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+    finally:
+        sys.setswitchinterval(before)

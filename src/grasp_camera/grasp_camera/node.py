@@ -21,6 +21,7 @@ from rclpy.node import Node
 from grasp_camera.frame import CameraError, CameraSource
 from grasp_camera.messages import OPTICAL_FRAME, CameraPublisher
 from grasp_camera.sources import SourceSettings, make_source
+from grasp_core.interpreter import share_interpreter
 
 # Parameters: the source's settings (sources.SourceSettings, same names and defaults) and these.
 PARAMETERS = {
@@ -88,6 +89,7 @@ class CameraNode(Node):
 
 
 def main() -> None:
+    share_interpreter()
     rclpy.init()
     node = CameraNode()
     try:

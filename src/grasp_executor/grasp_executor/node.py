@@ -20,6 +20,7 @@ from rclpy.node import Node
 from grasp_core.arm import load_arm_config
 from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import transform_from_xyz_quat
+from grasp_core.interpreter import share_interpreter
 from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError
 from grasp_executor.planning import BuiltinBackend, PickParams, PlanningError
@@ -268,6 +269,7 @@ class ExecutorNode(Node):
 
 
 def main() -> None:
+    share_interpreter()
     rclpy.init()
     node = ExecutorNode()
     executor = queue_callbacks_once(rclpy.executors.MultiThreadedExecutor())

@@ -31,6 +31,7 @@ from grasp_camera.messages import (
 )  # fmt: skip
 from grasp_core.draw import draw_grasps, tint_instances
 from grasp_core.instances import instance_image
+from grasp_core.interpreter import share_interpreter
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.preprocess import InputError
 from grasp_core.serving import (
@@ -199,6 +200,7 @@ class InferenceNode(Node):
 
 
 def main() -> None:
+    share_interpreter()
     rclpy.init()
     node = InferenceNode()
     try:

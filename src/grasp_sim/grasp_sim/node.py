@@ -27,6 +27,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from grasp_camera.messages import CameraPublisher, depth_mm
 from grasp_core.arm import load_arm_config
+from grasp_core.interpreter import share_interpreter
 from grasp_sim.robot import GRIPPER_JOINT, SimRobot, trajectory_arrays
 
 PARAMETERS = {"arm": "ur5", "arm_config": "", "objects": 3, "seed": 0, "camera_rate_hz": 5.0}
@@ -153,6 +154,7 @@ class SimNode(Node):
 
 
 def main() -> None:
+    share_interpreter()
     rclpy.init()
     node = SimNode()
     try:

@@ -33,6 +33,7 @@ from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC, stamp_ns
 from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import load_camera_calibration
 from grasp_core.gripper import GripperSpec
+from grasp_core.interpreter import share_interpreter
 from grasp_core.pose import APPROACHES, TransformSettings
 from grasp_core.preprocess import InputError
 from grasp_core.workspace import Workspace
@@ -281,6 +282,7 @@ def load_yaml(path: str) -> dict:
 
 
 def main() -> None:
+    share_interpreter()
     rclpy.init()
     node = TransformNode()
     # Waiting DetectGrasps calls hold a thread each; the frames need one more.
