@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -120,6 +121,39 @@ def test_the_debug_image_is_drawn_only_while_something_subscribes(
     camera.send_until(debug)
     ros_graph.wait_for(lambda: debug, timeout=20, what="a debug image once subscribed")
     assert drawn
+
+
+def test_a_frame_that_cannot_be_published_after_shutdown_ends_the_worker_quietly(
+    ros_graph, table_frame, monkeypatch
+):
+    errors: list = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    node = ros_graph.add(InferenceNode(context=ros_graph.context))
+    stamp = Time(sec=1)
+    frame = {
+        "color": image_msg(table_frame.rgb, "rgb8", stamp, OPTICAL_FRAME),
+        "depth": image_msg(depth_mm(table_frame.depth), "16UC1", stamp, OPTICAL_FRAME),
+        "camera_info": camera_info_msg(table_frame.intrinsics, stamp, OPTICAL_FRAME),
+    }
+    ros_graph.context.try_shutdown()  # as Ctrl-C does, while the worker waits for a frame
+    node.slot.put(frame)  # its detections can no longer be published
+    node._worker.join(timeout=20)
+    assert not node._worker.is_alive() and errors == []
+
+
+def test_an_unexpected_error_fails_the_frame_and_the_node_keeps_serving(ros_graph, table_frame):
+    node = ros_graph.add(InferenceNode(context=ros_graph.context))
+    predict = node.predictor.predict
+
+    def broken_once(*args):
+        node.predictor.predict = predict
+        raise RuntimeError("a bug")
+
+    node.predictor.predict = broken_once
+    detections = collect(ros_graph, DETECTIONS_TOPIC, ImageGraspArray)
+    Camera(ros_graph, table_frame, node).send_until(detections)
+    ros_graph.wait_for(lambda: detections, timeout=20, what="detections after the failed frame")
+    assert node.failed == 1
 
 
 def test_bad_frames_are_reported_and_the_node_keeps_serving(ros_graph, table_frame):

@@ -15,6 +15,7 @@ import numpy as np
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from grasp_core.arm import load_arm_config
@@ -276,6 +277,8 @@ def main() -> None:
     executor.add_node(node)
     try:
         executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # Ctrl-C or the launch system stopping the node
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

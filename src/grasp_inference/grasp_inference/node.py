@@ -16,6 +16,7 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -133,7 +134,15 @@ class InferenceNode(Node):
 
     def _work(self) -> None:
         while (frame := self.slot.take()) is not None:  # None once the node is destroyed
-            self._process(frame)
+            try:
+                self._process(frame)
+            except Exception as err:  # a bug must fail the frame, not stop the serving
+                if not self.context.ok():
+                    return  # shut down mid-frame (Ctrl-C, the launch system): nowhere to publish
+                self.failed += 1
+                self.get_logger().error(
+                    f"frame failed: {type(err).__name__}: {err}", throttle_duration_sec=2.0
+                )
 
     def _process(self, frame: dict) -> None:
         color = frame["color"]
@@ -205,6 +214,8 @@ def main() -> None:
     node = InferenceNode()
     try:
         rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # Ctrl-C or the launch system stopping the node
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

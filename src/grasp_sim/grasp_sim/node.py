@@ -19,6 +19,7 @@ from concurrent.futures import Future
 
 import rclpy
 from ament_index_python.packages import get_package_share_directory
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -159,8 +160,8 @@ def main() -> None:
     node = SimNode()
     try:
         rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # Ctrl-C or the launch system stopping the node
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
