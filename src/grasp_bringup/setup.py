@@ -1,8 +1,9 @@
 """Setuptools entry for colcon (ament_python); the metadata lives in pyproject.toml.
 
 The data files register the package in the ament index and install the launch files, the
-bringup and per-arm configuration, the RViz config and the shipped models (launch/ and
-models/ are links to the repository's top-level folders) into share/grasp_bringup.
+bringup and per-arm configuration, the Fast DDS profile, the RViz config and the shipped
+models (launch/ and models/ are links to the repository's top-level folders) into
+share/grasp_bringup.
 """
 
 from glob import glob
@@ -17,7 +18,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/config/arms", glob("config/arms/*.yaml")),
         (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
