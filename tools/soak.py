@@ -1,13 +1,14 @@
 """Soak of the perception graph: a replayed camera at 30 Hz into inference and transform.
 
 Runs grasp_camera (replay source), grasp_inference and grasp_transform of the bringup node
-set (src/grasp_bringup/config/table_clean.yaml, real camera branch) in one process on a
-private DDS domain, with a monitor node that counts frames in (camera_info), detections out
-and grasp arrays out, keeps the inference and transform nodes' diagnostics and every warning
-or error the nodes log on /rosout, and samples the process's resident memory every
+set (src/grasp_bringup/config/table_clean.yaml, real camera branch) in one process, or with
+--processes each in its own process as `ros2 launch` runs them, on a private DDS domain,
+with a monitor node that counts frames in (camera_info), detections out and grasp arrays
+out, keeps the inference and transform nodes' diagnostics and every warning or error the
+nodes log on /rosout, and samples the resident memory of the soak's processes every
 --sample-s seconds.
 
-    python tools/soak.py --minutes 10
+    python tools/soak.py --minutes 10 [--processes]
 
 prints the input rate achieved, the output rates, the frames the inference node dropped
 (drop, don't queue: it always serves the newest frame), memory at start and end and its
@@ -26,18 +27,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
 
+from grasp_bringup.dds import profile_environment
 from grasp_bringup.graph import NodeGraph
 from grasp_bringup.node_set import load_node_set
 from grasp_bringup.runner import TABLE_CLEAN, node_class
@@ -48,20 +57,21 @@ from grasp_transform.bench import overhead_ms
 from grasp_transform.node import GRASPS_TOPIC
 
 ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "src/grasp_bringup/config/fastdds.xml"
 NODES = ("grasp_camera", "grasp_inference", "grasp_transform")
 WARMUP_S = 60.0  # memory slope is fitted after this: allocator pools and DDS history fill
 
 
-def rss_mb() -> float:
-    """Resident memory of this process, MB (psutil when installed, else /proc)."""
-    try:
-        import psutil
-    except ImportError:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-        raise RuntimeError("no VmRSS in /proc/self/status") from None
-    return psutil.Process().memory_info().rss / 2**20
+def rss_mb(pids: Sequence[int] = ()) -> float:
+    """Resident memory of this process and of the processes ``pids``, MB (from /proc)."""
+    total = 0.0
+    for pid in ("self", *pids):
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        kb = next((int(line.split()[1]) for line in lines if line.startswith("VmRSS:")), None)
+        if kb is None:
+            raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+        total += kb / 1024.0
+    return total
 
 
 def slope_mb_per_min(samples: list[tuple[float, float]], after_s: float = WARMUP_S) -> float:
@@ -145,20 +155,56 @@ def node_specs(args: argparse.Namespace) -> list:
     return [spec for spec in load_node_set(TABLE_CLEAN, given)[1] if spec.name in NODES]
 
 
-def start_graph(args: argparse.Namespace, rate_hz: float) -> tuple[NodeGraph, Monitor]:
-    """The soaked nodes with the node set's parameters, the camera replaying at rate_hz."""
+def start_graph(
+    args: argparse.Namespace, rate_hz: float, workdir: Path
+) -> tuple[NodeGraph, Monitor, list[subprocess.Popen]]:
+    """The soaked nodes with the node set's parameters, the camera replaying at rate_hz, in
+    this process's graph beside the monitor, or (args.processes) each in its own process
+    through its main() with the bringup's Fast DDS profile, as `ros2 launch` starts them;
+    then also returns those processes."""
     camera = {"source": "replay", "replay_path": str(args.replay), "rate_hz": rate_hz}
     graph = NodeGraph(domain_id=args.domain_id, num_threads=8)
+    processes: list[subprocess.Popen] = []
     try:
         monitor = Monitor(graph)
         for spec in node_specs(args):
             values = spec.parameters | (camera if spec.name == "grasp_camera" else {})
+            if args.processes:
+                processes.append(start_process(spec, values, args.domain_id, workdir))
+                continue
             overrides = [Parameter(k, value=v) for k, v in values.items()]
             graph.add(node_class(spec)(context=graph.context, parameter_overrides=overrides))
     except BaseException:
+        stop_processes(processes)
         graph.close()
         raise
-    return graph, monitor
+    return graph, monitor, processes
+
+
+def start_process(spec, values: dict, domain_id: int, workdir: Path) -> subprocess.Popen:
+    """The node of ``spec`` in a new process (its module's main()), its parameters from a
+    ROS parameters file."""
+    params = workdir / f"{spec.name}.yaml"
+    params.write_text(yaml.safe_dump({spec.name: {"ros__parameters": values}}))
+    module = spec.node_class.partition(":")[0]
+    env = os.environ | profile_environment(PROFILE) | {"ROS_DOMAIN_ID": str(domain_id)}
+    return subprocess.Popen(
+        [sys.executable, "-c", f"from {module} import main; main()",
+         "--ros-args", "--params-file", str(params)],
+        env=env,
+    )  # fmt: skip
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
+    """Stop each node process as Ctrl-C does; kill what has not ended in time."""
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_window(
@@ -167,7 +213,9 @@ def run_window(
     """Runs a fresh graph replaying at rate_hz for ``seconds`` once the model serves;
     returns the counts at the start and the end of that window, its length (s) and the
     (s, RSS MB) samples taken every args.sample_s."""
-    graph, monitor = start_graph(args, rate_hz)
+    workdir = Path(tempfile.mkdtemp(prefix="soak_"))
+    graph, monitor, processes = start_graph(args, rate_hz, workdir)
+    pids = [process.pid for process in processes]
     try:
         deadline = time.monotonic() + 60.0
         # The model loads and warms up first; the window opens with detections and the
@@ -177,11 +225,11 @@ def run_window(
                 raise TimeoutError(f"no detections and diagnostics within 60 s: {c}")
             time.sleep(0.1)
         first, t0 = monitor.snapshot(), time.monotonic()
-        samples = [(0.0, rss_mb())]
+        samples = [(0.0, rss_mb(pids))]
         while (elapsed := time.monotonic() - t0) < seconds:
             time.sleep(min(args.sample_s, seconds - elapsed))
             now, c = time.monotonic() - t0, monitor.snapshot()
-            samples.append((round(now, 1), round(rss_mb(), 1)))
+            samples.append((round(now, 1), round(rss_mb(pids), 1)))
             if progress:
                 print(
                     f"{now:6.0f} s: {(c.frames - first.frames) / now:5.1f} frames/s in, "
@@ -190,7 +238,9 @@ def run_window(
                 )  # fmt: skip
         return first, monitor.snapshot(), time.monotonic() - t0, samples
     finally:
+        stop_processes(processes)
         graph.close()
+        shutil.rmtree(workdir)
 
 
 def soak(args: argparse.Namespace) -> dict:
@@ -265,6 +315,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="grconvnet")
     parser.add_argument("--arm", default="ur5", help="its YAML gives the transform's settings")
     parser.add_argument("--sample-s", type=float, default=10.0, help="memory sampling period")
+    parser.add_argument(
+        "--processes", action="store_true",
+        help="each node in its own process, as ros2 launch runs them (default: one process)",
+    )  # fmt: skip
     parser.add_argument(
         "--quiet-rate-hz",
         type=float,

@@ -1,9 +1,10 @@
 """The soak's memory figures (tools/soak.py): the RSS slope ignores the warm-up minute and
-reads this process's resident memory."""
+reads the resident memory of this process and of the node processes."""
 
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,3 +37,15 @@ def test_resident_memory_grows_with_an_allocation() -> None:
     block = np.ones(64 * 2**20 // 8)  # 64 MB, touched
     assert soak.rss_mb() - before > 50
     del block
+
+
+def test_resident_memory_adds_the_node_processes() -> None:
+    # A child holding 64 MB, touched (bytearray zero-fills), as a node process would.
+    code = "import sys, time; b = bytearray(64 * 2**20); print(flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        child.stdout.readline()  # allocated
+        assert soak.rss_mb([child.pid]) - soak.rss_mb() > 50
+    finally:
+        child.kill()
+        child.wait()
