@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -41,6 +41,7 @@ from grasp_core.serving import (
     InstancePredictor,
     open_predictor,
 )  # fmt: skip
+from grasp_inference.diagnostics import diagnostics_msg
 from grasp_inference.frames import LatencyStats, LatestSlot, StampMatcher
 from grasp_interfaces.msg import ImageGrasp, ImageGraspArray
 
@@ -187,20 +188,18 @@ class InferenceNode(Node):
 
     def _publish_diagnostics(self) -> None:
         level, message = self.status
-        values = {f"{k} median": f"{v:.2f}" for k, v in self.stats.medians().items()}
-        values |= {
-            "frames processed": str(self.processed),
-            "frames dropped": str(self.slot.dropped),
-            "frames failed": str(self.failed),
-        }
         missing = self.matcher.missing()
         if missing and level == DiagnosticStatus.OK:
             message = f"waiting for {', '.join(sorted(missing))}"
-        status = DiagnosticStatus(level=level, name="grasp_inference", message=message)
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+        counts = {
+            "frames processed": self.processed,
+            "frames dropped": self.slot.dropped,
+            "frames failed": self.failed,
+        }
+        stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(
+            diagnostics_msg("grasp_inference", level, message, self.stats, counts, stamp)
+        )
 
     def destroy_node(self) -> None:
         self.slot.close()

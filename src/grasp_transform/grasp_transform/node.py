@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -37,6 +37,7 @@ from grasp_core.interpreter import share_interpreter
 from grasp_core.pose import APPROACHES, TransformSettings
 from grasp_core.preprocess import InputError
 from grasp_core.workspace import Workspace
+from grasp_inference.diagnostics import diagnostics_msg
 from grasp_inference.frames import LatencyStats
 from grasp_interfaces.msg import GraspArray, ImageGraspArray
 from grasp_interfaces.srv import DetectGrasps
@@ -194,19 +195,17 @@ class TransformNode(Node):
             self.changed.notify_all()
 
     def _publish_diagnostics(self) -> None:
-        values = {f"{k} median": f"{v:.2f}" for k, v in self.stats.medians().items()}
-        values |= {
-            "frames transformed": str(self.transformed),
-            "frames skipped": str(self.skipped),
-            "frames failed": str(self.failed),
+        counts = {
+            "frames transformed": self.transformed,
+            "frames skipped": self.skipped,
+            "frames failed": self.failed,
         }
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK, name="grasp_transform", message=f"to {self.base_frame}"
-        )
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+        self.diag_pub.publish(
+            diagnostics_msg(
+                "grasp_transform", DiagnosticStatus.OK, f"to {self.base_frame}", self.stats,
+                counts, self.get_clock().now().to_msg(),
+            )
+        )  # fmt: skip
 
     def _first_after(self, after: int) -> tuple | None:
         """The first processed or failed frame stamped after ``after`` ns."""
