@@ -18,6 +18,7 @@ import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TransformStamped
+from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from scipy.spatial.transform import Rotation
@@ -336,3 +337,31 @@ def test_tf2_transform_becomes_the_camera_pose() -> None:
     q.z, q.w = math.sqrt(0.5), math.sqrt(0.5)  # a quarter turn about z
     expected = np.array([[0, -1, 0, 0.5], [1, 0, 0, -0.2], [0, 0, 1, 0.9], [0, 0, 0, 1.0]])
     np.testing.assert_allclose(transform_matrix(msg), expected, atol=1e-12)
+
+
+def test_frames_from_before_the_first_depth_are_skipped_without_a_warning(ros_graph, arm_config):
+    node, driver = start(ros_graph, arm_config)
+    logs: list[Log] = []
+    listener = ros_graph.node("rosout_listener").create_subscription(
+        Log, "/rosout", logs.append, 100
+    )
+    ros_graph.wait_for(lambda: listener.get_publisher_count() > 0, what="/rosout")
+
+    def detections_only() -> None:
+        msg = ImageGraspArray(grasps=[GOOD])
+        msg.header.stamp, msg.header.frame_id = (
+            ros_graph.node("driver").get_clock().now().to_msg(),
+            OPTICAL_FRAME,
+        )
+        driver.detections.publish(msg)
+
+    detections_only()  # made before the node saw any depth: the startup race of a launch
+    ros_graph.wait_for(lambda: node.skipped >= 1, what="the early frame skipped")
+    driver.send()
+    ros_graph.wait_for(lambda: node.transformed >= 1, what="a transformed frame")
+    time.sleep(0.3)  # the early frame's log, had there been one, has reached /rosout
+    assert not [m.msg for m in logs if m.level >= Log.WARN]
+    detections_only()  # stamped after the first depth, yet without one: a real fault
+    ros_graph.wait_for(lambda: any("no depth image" in m.msg for m in logs if m.level == Log.WARN),
+                       what="the warning for the later frame")  # fmt: skip
+    assert node.skipped == 2

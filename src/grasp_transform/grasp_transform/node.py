@@ -93,6 +93,10 @@ class TransformNode(Node):
         self.camera_source = ""  # where the last camera pose came from, logged on change
         self.tf_buffer = self._tf_buffer() if p["use_tf"] else None
         self.depths: deque[tuple[int, Image]] = deque(maxlen=p["depth_buffer"])
+        # Stamp (ns) of the first depth image received: detections of earlier frames were
+        # made before this node listened (a startup race, not a fault), so they are skipped
+        # without a warning.
+        self.first_depth_stamp: int | None = None
         self.camera_info: CameraInfo | None = None
         # (stamp ns, GraspArray or None, message, failed): what became of each recent frame;
         # message: why it or some of its grasps were dropped; failed: the transform broke.
@@ -149,7 +153,14 @@ class TransformNode(Node):
         return pose
 
     def _on_depth(self, msg: Image) -> None:
-        self.depths.append((stamp_ns(msg.header), msg))
+        stamp = stamp_ns(msg.header)
+        if self.first_depth_stamp is None:
+            self.first_depth_stamp = stamp
+        self.depths.append((stamp, msg))
+
+    def _before_listening(self, stamp: int) -> bool:
+        """The frame stamped ``stamp`` (ns) is older than the first depth image received."""
+        return self.first_depth_stamp is None or stamp < self.first_depth_stamp
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
@@ -185,7 +196,10 @@ class TransformNode(Node):
         except InputError as err:
             error = f"frame skipped: {err}"
             self.skipped += 1
-            self.get_logger().warn(error, throttle_duration_sec=2.0)
+            if self._before_listening(stamp):
+                self.get_logger().debug(f"{error} (a frame from before this node's first depth)")
+            else:
+                self.get_logger().warn(error, throttle_duration_sec=2.0)
         except Exception as err:  # a bug must fail the request, not the node
             error, failed = f"transform failed: {type(err).__name__}: {err}", True
             self.failed += 1
