@@ -15,6 +15,7 @@ from grasp_core.clearance import (
     BLOCKED_SHARE,
     TIP_TOLERANCE_M,
     TURN_STEP_RAD,
+    SeenDepth,
     blocked_share,
     turn_about_approach,
     turned_free,
@@ -52,8 +53,8 @@ def depth_of(*boxes) -> np.ndarray:
 def share(depth: np.ndarray, opening: float = 0.055, scale: float = 1.0) -> float:
     return float(
         blocked_share(
-            np.array([[0.0, 0.0, TIP_Z]]), DOWN[None], np.array([opening]), depth, CAM,
-            BASE_FROM_OPTICAL, GRIPPER, scale,
+            np.array([[0.0, 0.0, TIP_Z]]), DOWN[None], np.array([opening]),
+            SeenDepth(depth, CAM, BASE_FROM_OPTICAL, scale), GRIPPER,
         )[0]
     )  # fmt: skip
 
@@ -98,8 +99,8 @@ def test_holes_in_the_depth_count_as_free_in_m_and_in_mm() -> None:
 
 def test_no_grasps_give_no_shares() -> None:
     empty = blocked_share(
-        np.zeros((0, 3)), np.zeros((0, 3, 3)), np.zeros(0), depth_of(), CAM, BASE_FROM_OPTICAL,
-        GRIPPER,
+        np.zeros((0, 3)), np.zeros((0, 3, 3)), np.zeros(0),
+        SeenDepth(depth_of(), CAM, BASE_FROM_OPTICAL), GRIPPER,
     )  # fmt: skip
     assert empty.shape == (0,)
 
@@ -157,8 +158,8 @@ def test_a_grasp_blocked_by_a_neighbours_corner_comes_back_turned_the_least_that
     assert abs(turn) == pytest.approx(TURN_STEP_RAD)  # the least turn, not 30 degrees
     np.testing.assert_allclose(rotation[:, 2], [0.0, 0.0, -1.0], atol=1e-9)  # still down
     after = blocked_share(
-        result.poses.positions, result.poses.rotations, np.array([0.055]), depth, CAM,
-        BASE_FROM_OPTICAL, GRIPPER,
+        result.poses.positions, result.poses.rotations, np.array([0.055]),
+        SeenDepth(depth, CAM, BASE_FROM_OPTICAL), GRIPPER,
     )  # fmt: skip
     assert after[0] < BLOCKED_SHARE
 
@@ -176,10 +177,11 @@ def test_a_grasp_blocked_all_round_stays_dropped() -> None:
 def test_turned_free_tries_turns_both_ways_up_to_the_limit() -> None:
     post = ((0.027, 0.038), (-0.012, 0.012), 0.06)
     depth = depth_of(TARGET, post)
-    args = (np.array([[0.0, 0.0, TIP_Z]]), DOWN[None], np.array([0.055]), depth, CAM)
-    rotations, freed = turned_free(*args, BASE_FROM_OPTICAL, GRIPPER, max_turn_rad=0.0)
+    seen = SeenDepth(depth, CAM, BASE_FROM_OPTICAL)
+    args = (np.array([[0.0, 0.0, TIP_Z]]), DOWN[None], np.array([0.055]), seen, GRIPPER)
+    rotations, freed = turned_free(*args, max_turn_rad=0.0)
     assert not freed[0] and np.array_equal(rotations[0], DOWN)
-    rotations, freed = turned_free(*args, BASE_FROM_OPTICAL, GRIPPER, max_turn_rad=0.3)
+    rotations, freed = turned_free(*args, max_turn_rad=0.3)
     assert freed[0]
     np.testing.assert_allclose(
         rotations[0], turn_about_approach(DOWN[None], np.array([TURN_STEP_RAD]))[0, 0]

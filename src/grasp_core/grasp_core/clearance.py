@@ -25,6 +25,8 @@ frame; base_from_optical maps the latter to the former. Lengths in m.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from grasp_core.camera import CameraIntrinsics
@@ -64,6 +66,21 @@ _UNIT = np.stack(
 _SIDES = np.array([1.0, -1.0])  # the finger on +x and the one on -x of the gripper frame
 
 
+@dataclass(frozen=True, eq=False)
+class SeenDepth:
+    """What the camera saw, as the finger check reads it.
+
+    depth: the aligned depth image (HxW; m, or sensor units times depth_scale_m m; 0 or
+    NaN where nothing was measured). intrinsics: its camera. base_from_optical: 4x4, the
+    camera's optical frame -> the base frame, m.
+    """
+
+    depth: np.ndarray
+    intrinsics: CameraIntrinsics
+    base_from_optical: np.ndarray
+    depth_scale_m: float = 1.0
+
+
 def finger_columns(openings: np.ndarray, gripper: GripperSpec) -> np.ndarray:
     """(N, 2, S, 3) sample points (gripper frame, m) of both fingers' swept columns, for N
     openings (m, the gap between the fingers' inner faces): x across the closing axis from
@@ -80,11 +97,8 @@ def blocked_share(
     positions: np.ndarray,
     rotations: np.ndarray,
     openings: np.ndarray,
-    depth: np.ndarray,
-    intrinsics: CameraIntrinsics,
-    base_from_optical: np.ndarray,
+    seen: SeenDepth,
     gripper: GripperSpec,
-    depth_scale_m: float = 1.0,
 ) -> np.ndarray:
     """(N,) for each grasp, the largest share (0..1) of a finger's footprint with a seen
     surface in its way: the footprint is a grid of FOOTPRINT_CELLS, and a cell counts when a
@@ -92,27 +106,27 @@ def blocked_share(
 
     positions (N, 3) and rotations (N, 3, 3): the grasps in the base frame (origin between
     the fingertips; columns x closing, y, z approach), m. openings (N,): the gap the fingers
-    come down with, m. depth: the aligned depth image (m, or sensor units times
-    depth_scale_m m). A grasp is blocked from BLOCKED_SHARE on.
+    come down with, m. A grasp is blocked from BLOCKED_SHARE on.
     """
     n = len(openings)
     if n == 0:
         return np.zeros(0)
+    depth, intrinsics = seen.depth, seen.intrinsics
     # The grasps in the optical frame, so that samples and seen points need one transform.
-    to_base = base_from_optical[:3, :3]
+    to_base = seen.base_from_optical[:3, :3]
     rot = to_base.T @ rotations  # (N, 3, 3): gripper -> optical
-    origin = (positions - base_from_optical[:3, 3]) @ to_base  # (N, 3), optical
+    origin = (positions - seen.base_from_optical[:3, 3]) @ to_base  # (N, 3), optical
     local = finger_columns(openings, gripper)  # (N, 2, S, 3)
     sampled = local @ rot[:, None].transpose(0, 1, 3, 2) + origin[:, None, None, :]
     z = sampled[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         u, v = np.moveaxis(np.rint(intrinsics.project(sampled)), -1, 0)
     h, w = depth.shape
-    seen = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    iu, iv = np.where(seen, u, 0).astype(np.intp), np.where(seen, v, 0).astype(np.intp)
+    measured = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    iu, iv = np.where(measured, u, 0).astype(np.intp), np.where(measured, v, 0).astype(np.intp)
     raw = depth[iv, iu]
-    seen &= valid_depth(raw)
-    points = intrinsics.backproject(iu, iv, raw.astype(np.float64) * depth_scale_m)
+    measured &= valid_depth(raw)
+    points = intrinsics.backproject(iu, iv, raw.astype(np.float64) * seen.depth_scale_m)
     # The seen points in each grasp's gripper frame, where each finger's column is a box.
     rel = (points - origin[:, None, None, :]) @ rot[:, None]
     across = (
@@ -121,7 +135,7 @@ def blocked_share(
     along = rel[..., 1] / gripper.finger_width + 0.5
     up = rel[..., 2]
     in_way = (
-        seen
+        measured
         & (across >= 0) & (across <= 1) & (along >= 0) & (along <= 1)
         & (up <= -TIP_TOLERANCE_M) & (up >= -SWEEP_HEIGHT_M)
     )  # fmt: skip
@@ -148,12 +162,9 @@ def turned_free(
     positions: np.ndarray,
     rotations: np.ndarray,
     openings: np.ndarray,
-    depth: np.ndarray,
-    intrinsics: CameraIntrinsics,
-    base_from_optical: np.ndarray,
+    seen: SeenDepth,
     gripper: GripperSpec,
     max_turn_rad: float,
-    depth_scale_m: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For N blocked grasps (arguments as for blocked_share), the rotation turned about the
     approach axis by the least of +-TURN_STEP_RAD, +-2 TURN_STEP_RAD, ... up to max_turn_rad
@@ -172,7 +183,7 @@ def turned_free(
     turned = turn_about_approach(rotations, angles)  # (N, T, 3, 3)
     share = blocked_share(
         np.repeat(positions, t, axis=0), turned.reshape(-1, 3, 3), np.repeat(openings, t),
-        depth, intrinsics, base_from_optical, gripper, depth_scale_m,
+        seen, gripper,
     ).reshape(n, t)  # fmt: skip
     free = share < BLOCKED_SHARE
     freed = free.any(axis=1)

@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from grasp_core.camera import CameraIntrinsics
-from grasp_core.clearance import BLOCKED_SHARE, blocked_share, turned_free
+from grasp_core.clearance import BLOCKED_SHARE, SeenDepth, blocked_share, turned_free
 from grasp_core.grasp import ImageGrasp
 from grasp_core.gripper import DEFAULT_GRIPPER, GripperSpec
 from grasp_core.preprocess import InputError, valid_depth
@@ -363,19 +363,16 @@ def grasps_in_base(
     widths = np.minimum(poses.widths, settings.gripper.max_opening)
     share = np.zeros(len(poses))
     openings = settings.gripper.approach_opening(widths)
+    seen = SeenDepth(depth, intrinsics, base_from_optical, depth_scale_m)
     if settings.check_fingers:
-        share = blocked_share(
-            poses.positions, poses.rotations, openings, depth, intrinsics, base_from_optical,
-            settings.gripper, depth_scale_m,
-        )  # fmt: skip
+        share = blocked_share(poses.positions, poses.rotations, openings, seen, settings.gripper)
     blocked = share >= BLOCKED_SHARE
     turnable = np.flatnonzero(blocked & ~(low_quality | too_wide | outside))
     if turnable.size and settings.max_turn_rad > 0:
         rotations = poses.rotations.copy()
         rotations[turnable], freed = turned_free(
-            poses.positions[turnable], rotations[turnable], openings[turnable], depth,
-            intrinsics, base_from_optical, settings.gripper, settings.max_turn_rad,
-            depth_scale_m,
+            poses.positions[turnable], rotations[turnable], openings[turnable], seen,
+            settings.gripper, settings.max_turn_rad,
         )  # fmt: skip
         blocked[turnable[freed]] = False
         poses = replace(poses, rotations=rotations)
