@@ -15,8 +15,10 @@ from grasp_core.arm import load_arm_config
 from grasp_core.gripper import GripperSpec
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
 from grasp_executor.planning import (
+    LEAN_STEP_RAD,
     PickParams,
     PlanningError,
+    grasp_versions,
     leaned_pose,
     pick_opening,
     place_pose,
@@ -218,6 +220,22 @@ def test_a_leaned_grasp_leans_toward_the_base_and_keeps_its_fingertips_above_it(
         fingertips = leaned[:3, 3] + np.outer([-0.04, 0.04], leaned[:3, 0])
         assert fingertips[:, 2].min() == pytest.approx(grasp[2, 3])
     assert leaned_pose(_pose([0.0, 0.0, 0.02], np.diag([1.0, -1.0, -1.0])), 0.4, 0.08) is None
+
+
+def test_grasp_versions_lean_step_by_step_each_with_its_half_turn() -> None:
+    down = Rotation.from_euler("xz", [np.pi, 0.3]).as_matrix()
+    grasp = _pose([0.4, 0.1, 0.02], down)
+    versions = list(grasp_versions(grasp, 0.06, max_lean_rad=0.6))
+    assert len(versions) == 3  # as given, 15 and 30 degrees: 45 would pass 0.6 rad
+    np.testing.assert_allclose(versions[0][0], grasp)
+    for k, (pose, turned) in enumerate(versions):
+        assert np.arccos(-pose[2, 2]) == pytest.approx(k * LEAN_STEP_RAD, abs=1e-6)
+        # The half turn: same origin and approach, closing axis reversed.
+        np.testing.assert_allclose(turned[:3, 3], pose[:3, 3])
+        np.testing.assert_allclose(turned[:3, 2], pose[:3, 2])
+        np.testing.assert_allclose(turned[:3, 0], -pose[:3, 0])
+    on_axis = _pose([0.0, 0.0, 0.02], down)  # nowhere to lean: only the grasp as given
+    assert len(list(grasp_versions(on_axis, 0.06, max_lean_rad=0.6))) == 1
 
 
 def test_a_grasp_out_of_reach_straight_down_is_planned_leaning() -> None:

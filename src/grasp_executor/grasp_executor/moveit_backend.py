@@ -5,11 +5,11 @@ parameter backend is 'moveit'.
 Free motions (to the pre-grasp, to the place, home) are planned by the pipeline named
 ``free`` in the arm's moveit_py configuration (e.g. OMPL); the approach and the lift by
 ``straight`` (e.g. Pilz LIN), so they stay straight lines as in the built-in backend. Every
-grasp-frame pose is checked against the configured workspace before planning. Unlike the
-built-in backend, it plans the grasp as given: it does not lean a grasp out of reach
-toward the base (planning.leaned_pose), since reachability shows only when MoveIt plans.
-The gripper stays on the gripper topic (grasp_executor.controller), as with the built-in
-backend.
+grasp-frame pose is checked against the configured workspace before planning. As in the
+built-in backend, a grasp whose pre-grasp or grasp has no inverse-kinematics solution
+(MoveIt's solver for the planning group) is tried in its half turn and then leaned toward
+the base (planning.grasp_versions), least lean first. The gripper stays on the gripper
+topic (grasp_executor.controller), as with the built-in backend.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from geometry_msgs.msg import PoseStamped
 from grasp_core.arm import ArmConfig
 from grasp_core.frames import invert, xyz_quat
 from grasp_executor.controller import MotionError, RosJointController
-from grasp_executor.kinematics import WorkspaceError
 from grasp_executor.planning import (
     PickParams,
+    PlanningError,
+    grasp_versions,
     offset_along,
     pick_opening,
     place_pose,
@@ -44,6 +45,12 @@ SEGMENTS = {
     "to_home": (None, "free"),
 }
 
+
+# How long MoveIt's inverse kinematics may search for one pose, s.
+IK_TIMEOUT_S = 0.05
+# The poses that must have an inverse-kinematics solution before a grasp version is planned;
+# the lift, place and release are planned (and may fail) as their segments come.
+REACHED_FIRST = ("pregrasp", "grasp")
 
 # The release turn is a courtesy, as in the built-in backend: the tilt, else the twist (an
 # arm that cannot tilt there, the 5-DoF WidowX), else the arm stays where it placed.
@@ -68,17 +75,33 @@ class MoveItBackend:
         params: PickParams,
         planning_group: str = "manipulator",
     ) -> None:
+        from moveit.core.robot_state import RobotState
         from moveit.planning import MoveItPy, PlanRequestParameters
 
         self.config, self.controller, self.params = config, controller, params
         self.moveit = MoveItPy(node_name="grasp_executor_moveit")
+        self.group = planning_group
         self.arm = self.moveit.get_planning_component(planning_group)
+        self.ik_state = RobotState(self.moveit.get_robot_model())
         self.pipelines = {
             name: PlanRequestParameters(self.moveit, name) for name in ("free", "straight")
         }
 
     def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> PosePlan:
+        """The poses of the first version of the grasp (planning.grasp_versions) whose every
+        pose lies in the workspace and whose pre-grasp and grasp have an inverse-kinematics
+        solution; PlanningError with the grasp as given's reason when none has."""
         opening = pick_opening(width, self.config.gripper)
+        errors: list[str] = []
+        for versions in grasp_versions(grasp, opening, self.params.max_lean_rad):
+            for version in versions:
+                poses = self._poses(version, place)
+                if (error := self._unplannable(poses)) is None:
+                    return PosePlan(poses, opening)
+                errors.append(error)
+        raise PlanningError(errors[0])
+
+    def _poses(self, grasp: np.ndarray, place: np.ndarray) -> dict[str, np.ndarray]:
         poses = {
             "grasp": grasp,
             "pregrasp": offset_along(grasp, -self.params.approach_m, grasp[:3, 2]),
@@ -87,10 +110,22 @@ class MoveItBackend:
         }
         poses["released"] = released_pose(poses["place"], self.params.release_tilt_rad)
         poses["twisted"] = twisted_pose(poses["place"])
-        for pose in poses.values():
+        return poses
+
+    def _unplannable(self, poses: dict[str, np.ndarray]) -> str | None:
+        """Why a pick through these poses cannot be planned (a pose outside the workspace,
+        or no joint solution for the pre-grasp or grasp), or None."""
+        for key, pose in poses.items():
             if not self.config.workspace.contains(pose[:3, 3]):
-                raise WorkspaceError(f"{np.round(pose[:3, 3], 3).tolist()} m is outside")
-        return PosePlan(poses, opening)
+                xyz = np.round(pose[:3, 3], 3).tolist()
+                return f"the {key} pose {xyz} m is outside the workspace"
+        for key in REACHED_FIRST:
+            goal = self._flange_goal(poses[key]).pose
+            if not self.ik_state.set_from_ik(
+                self.group, goal, self.config.flange_link, IK_TIMEOUT_S
+            ):
+                return f"MoveIt finds no joint solution for the {key} pose"
+        return None
 
     def move(self, plan: PosePlan, segment: str) -> None:
         key, pipeline = SEGMENTS[segment]

@@ -7,7 +7,7 @@ checked against the workspace by grasp_executor.kinematics, so a plan never leav
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -122,6 +122,22 @@ def leaned_pose(grasp: np.ndarray, lean_rad: float, opening: float) -> np.ndarra
     return leaned
 
 
+def grasp_versions(
+    grasp: np.ndarray, opening: float, max_lean_rad: float
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The poses (4x4, base frame) a backend may plan for ``grasp``, least lean first: the
+    grasp as given, then leaned toward the base (leaned_pose, fingers open to ``opening``
+    m) in LEAN_STEP_RAD steps up to max_lean_rad; each with its half turn about the approach
+    axis, the same grasp for a parallel gripper, which the arm may reach when the other
+    is beyond a joint limit."""
+    steps = int(max_lean_rad / LEAN_STEP_RAD + 1e-9)
+    for lean in LEAN_STEP_RAD * np.arange(steps + 1):
+        pose = leaned_pose(grasp, lean, opening) if lean else grasp
+        if pose is None:
+            return
+        yield pose, pose @ HALF_TURN_ABOUT_Z
+
+
 # A width clamped to the max opening and sent as float32 (grasp_interfaces/Grasp) comes back
 # up to ~4e-9 m wider than it.
 _WIDTH_SLACK_M = 1e-6
@@ -157,13 +173,9 @@ def plan_pick(
     """
     opening = pick_opening(width, kinematics.config.gripper)
     errors: list[str] = []
-    steps = int(params.max_lean_rad / LEAN_STEP_RAD + 1e-9)
-    for lean in LEAN_STEP_RAD * np.arange(steps + 1):
-        pose = leaned_pose(grasp, lean, opening) if lean else grasp
-        if pose is None:
-            break
+    for versions in grasp_versions(grasp, opening, params.max_lean_rad):
         plans: list[PickPlan] = []
-        for candidate in (pose, pose @ HALF_TURN_ABOUT_Z):
+        for candidate in versions:
             try:
                 plans.append(_plan_one(kinematics, start, candidate, opening, place, params))
             except (PlanningError, WorkspaceError) as err:
