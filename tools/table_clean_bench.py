@@ -190,11 +190,9 @@ class Bench:
                 max_grasps=inference["max_grasps"], threshold=inference["min_quality"]
             ),
         )
-        self.settings = TransformSettings(
-            self.config.workspace, transform["grasp_depth_m"], transform["patch_radius_px"],
-            transform["approach"], self.config.gripper, transform["min_quality"],
-            transform["width_margin_m"], transform["check_fingers"], transform["max_turn_rad"],
-        )  # fmt: skip
+        self.settings = TransformSettings.from_parameters(
+            transform, self.config.workspace, self.config.gripper
+        )
         self.params = PickParams.from_parameters(self.executor)
         self.place = self.config.places[self.executor["place_location"]]
         self.failures = out / "failures"

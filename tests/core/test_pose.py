@@ -584,3 +584,16 @@ def test_grasps_slightly_wider_than_the_gripper_are_kept_at_its_max_opening() ->
     assert result.dropped == (
         (1, "width 0.096 m exceeds the gripper's 0.085 m by more than 0.010 m"),
     )
+
+
+def test_transform_settings_take_the_node_parameters_they_name_and_defaults_otherwise():
+    workspace = Workspace(np.zeros(3), np.ones(3))
+    gripper = GripperSpec(max_opening=0.07)
+    parameters = {"grasp_depth_m": 0.04, "approach": "table_normal", "max_turn_rad": 0.0,
+                  "base_frame": "", "depth_buffer": 30}  # fmt: skip
+    settings = TransformSettings.from_parameters(parameters, workspace, gripper)
+    assert (settings.grasp_depth_m, settings.approach, settings.max_turn_rad) == (
+        0.04, "table_normal", 0.0,
+    )  # fmt: skip
+    assert settings.workspace is workspace and settings.gripper is gripper
+    assert settings.patch_radius_px == TransformSettings(workspace).patch_radius_px

@@ -17,9 +17,9 @@ frame's overhead does not grow with a Python loop over grasps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -297,6 +297,15 @@ class TransformSettings:
     width_margin_m: float = 0.0
     check_fingers: bool = True
     max_turn_rad: float = 0.52
+
+    @classmethod
+    def from_parameters(
+        cls, parameters: Mapping[str, Any], workspace: Workspace, gripper: GripperSpec
+    ) -> TransformSettings:
+        """The settings of a transform node's ``parameters`` (the fields they name, defaults
+        otherwise), for the arm's workspace and gripper."""
+        named = {f.name: parameters[f.name] for f in fields(cls) if f.name in parameters}
+        return cls(**{**named, "workspace": workspace, "gripper": gripper})
 
 
 @dataclass(frozen=True)

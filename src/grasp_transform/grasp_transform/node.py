@@ -81,11 +81,9 @@ class TransformNode(Node):
         gripper = GripperSpec(**config.get("gripper", {}))
         if p["max_opening_m"]:
             gripper = replace(gripper, max_opening=p["max_opening_m"])
-        self.settings = TransformSettings(
-            Workspace.load(p["arm_config"]), p["grasp_depth_m"], p["patch_radius_px"],
-            p["approach"], gripper, p["min_quality"], p["width_margin_m"], p["check_fingers"],
-            p["max_turn_rad"],
-        )  # fmt: skip
+        self.settings = TransformSettings.from_parameters(
+            p, Workspace.load(p["arm_config"]), gripper
+        )
         self.base_frame = p["base_frame"] or config.get("base_link", "base_link")
         self.p = p
         calibration = p["calibration_file"] or (p["arm_config"] if "camera" in config else "")
