@@ -213,7 +213,7 @@ def card(args: argparse.Namespace) -> str:
             "cleared: objects lifted / objects placed; AP: the share of the first image's "
             + (
                 f"grasps (one per detected object, up to {DETECTIONS.max_instances} detections "
-                f"with a class score above {DETECTIONS.score_threshold:g}, so fewer and easier "
+                f"with a detection score above {DETECTIONS.score_threshold:g}, so fewer and easier "
                 "than a pixel-wise model's 50)"
                 if meta.architecture == "ssg"
                 else "ranked grasps (up to 50, those above quality 0.05)"

@@ -78,7 +78,7 @@ def outputs() -> dict[str, np.ndarray]:
     coefficients[0, 2] = (0, 0, 10, 0)
     coefficients[0, 4] = (0, 0, WIDTH_LOGIT, 0)
     scores = np.tile(np.float32([0.99, 0.005, 0.005]), (4, 1))
-    scores[0] = (1 - SCORE - 0.02, SCORE, 0.02)
+    scores[0] = (1 - SCORE, SCORE - 0.02, 0.02)  # detection score SCORE, likeliest 'bar'
     return {
         "scores": scores,
         "boxes": np.zeros((4, 4), np.float32),
@@ -151,6 +151,18 @@ def test_grasp_is_the_quality_peak_inside_the_instance() -> None:
     assert (inst.mask.shape, inst.mask_stride) == ((GRID, GRID), STRIDE)
     assert inst.mask[OBJECT_CELLS, OBJECT_CELLS].all()
     assert inst.mask.sum() == 6 * 6  # the object's cells, all inside the box
+
+
+def test_an_object_of_uncertain_class_is_detected_with_its_likeliest_class() -> None:
+    # 60 % that anchor 0 holds an object, split 32 / 28 between the two classes: neither
+    # class alone passes the threshold, the object does.
+    o = outputs()
+    o["scores"][0] = (0.4, 0.32, 0.28)
+    anchors = make_anchors((SIZE, SIZE), SPEC)
+    params = InstanceParams(score_threshold=0.5)
+    instances, grasps = decode_instances(o, metadata(), anchors, params)
+    assert [(i.label, i.score) for i in instances] == [("bar", pytest.approx(0.6))]
+    assert grasps[0].quality == pytest.approx(0.6 * sigmoid(QUALITY_LOGIT), rel=1e-4)
 
 
 def test_low_scores_give_no_detection() -> None:

@@ -174,7 +174,8 @@ def box_cells(boxes: np.ndarray, size: tuple[int, int], stride: float) -> np.nda
 class InstanceParams:
     """How detections and their grasps are read from SSG's outputs.
 
-    score_threshold: a detection's class score (0..1) must exceed it. nms_iou: Fast NMS
+    score_threshold: a detection's score (0..1, 1 - the background's probability) must
+    exceed it. nms_iou: Fast NMS
     overlap threshold. candidates: best-scored anchors kept before NMS. max_instances: at
     most this many detections, best first. mask_threshold: instance-mask probability above
     which a pixel belongs to the instance. jaw_length_px: jaw size of every grasp, input
@@ -208,10 +209,11 @@ class InstanceParams:
 class Instance:
     """One detected object, input px.
 
-    instance_id: 1.. in order of score (the id its grasp carries). label: class name.
-    score: class score, 0..1. box: (x0, y0, x1, y1). mask: (h, w) bool on the prototype
-    grid, cropped by the box: cell (i, j) covers the input px centred on
-    ((j + 0.5) * mask_stride - 0.5, (i + 0.5) * mask_stride - 0.5). mask_stride: input px
+    instance_id: 1.. in order of score (the id its grasp carries). label: class name, the
+    likeliest. score: detection score, 1 - the background's probability, 0..1. box: (x0,
+    y0, x1, y1). mask: (h, w) bool on the prototype grid, cropped by the box: cell (i, j)
+    covers the input px centred on ((j + 0.5) * mask_stride - 0.5, (i + 0.5) * mask_stride
+    - 0.5). mask_stride: input px
     per mask cell. Masks stay at the resolution the network predicts them: upsampling
     every one to the input costs more than the rest of the decoding.
     """
@@ -263,17 +265,20 @@ def decode_instances(
     """Detections and one grasp per detection, input px, best first.
 
     outputs: INSTANCE_OUTPUTS of one image (no batch axis). anchors: make_anchors of the
-    metadata. A grasp's quality is its detection's class score times the peak of its
-    quality map, so ranking grasps also ranks how sure the model is of the object's class.
+    metadata. A grasp's quality is its detection's score times the peak of its quality
+    map, so ranking grasps also ranks how sure the model is that an object is there.
     """
     if check_outputs(outputs, metadata) != len(anchors):
         raise InputError(
             f"the network scores {len(outputs['scores'])} anchors but the metadata's anchor "
             f"spec gives {len(anchors)}"
         )
-    class_scores = outputs["scores"][:, 1:]
-    classes = class_scores.argmax(axis=1)
-    scores = class_scores[np.arange(len(classes)), classes]
+    # A detection's score is the probability that its anchor holds an object (1 - that of
+    # the background), its class the likeliest: on novel objects the class probabilities
+    # spread over alike families, and the likeliest class's alone misses objects (README).
+    probabilities = outputs["scores"]
+    classes = probabilities[:, 1:].argmax(axis=1)
+    scores = 1.0 - probabilities[:, 0]
     keep = np.flatnonzero(scores > params.score_threshold)
     if len(keep) > params.candidates:
         keep = keep[np.argpartition(-scores[keep], params.candidates - 1)[: params.candidates]]
@@ -319,7 +324,7 @@ def decode_instances(
 class Detections:
     """The N detections kept by NMS, best score first, input px.
 
-    classes: (N,) index into the metadata's classes. scores: (N,) class scores, 0..1.
+    classes: (N,) index into the metadata's classes. scores: (N,) detection scores, 0..1.
     boxes: (N, 4) corner boxes. masks: (N, h, w) bool instance masks on the prototype grid,
     cropped by the box. stride: input px per mask cell.
     """

@@ -44,12 +44,12 @@ from grasp_core.serving import INPUT_NAME
 from grasp_learning.export import OPSET
 
 DECODED_OUTPUTS = (
-    "valid", "classes", "class_scores", "corner_boxes", "masks", "rows", "cols", "peaks", "maps"
+    "valid", "classes", "detection_scores", "corner_boxes", "masks", "rows", "cols", "peaks", "maps"
 )  # fmt: skip
 """Outputs of the decoded graph, each with max_instances rows, best score first: valid
-(bool), classes (int64), class_scores, corner_boxes (input px), masks (bool, prototype grid),
-rows and cols (int64, prototype grid) and peaks of the grasp, maps (sin 2θ, cos 2θ, width
-map at the peak). Rows with valid false are padding."""
+(bool), classes (int64), detection_scores, corner_boxes (input px), masks (bool,
+prototype grid), rows and cols (int64, prototype grid) and peaks of the grasp, maps (sin 2θ,
+cos 2θ, width map at the peak). Rows with valid false are padding."""
 
 _PREFIX = "decoder_"
 
@@ -91,7 +91,8 @@ class InGraphDecoder(nn.Module):
         prototypes: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         p = self.params
-        best, classes = scores[0, :, 1:].max(dim=1)
+        classes = scores[0, :, 1:].argmax(dim=1)
+        best = 1.0 - scores[0, :, 0]  # the detection score of grasp_core.instances
         top, order = best.topk(self.candidates)
         classes = classes[order]
         anchors = self.anchors[order]
@@ -205,6 +206,8 @@ def decoded_instances(
     """Instances and grasps (input px, as decode_instances) from DECODED_OUTPUTS."""
     o = {name: outputs[name][outputs["valid"]] for name in DECODED_OUTPUTS[1:]}
     stride = metadata.input_size[0] / outputs["masks"].shape[1]
-    detections = Detections(o["classes"], o["class_scores"], o["corner_boxes"], o["masks"], stride)
+    detections = Detections(
+        o["classes"], o["detection_scores"], o["corner_boxes"], o["masks"], stride
+    )
     peaks = GraspPeaks(o["rows"], o["cols"], o["peaks"], o["maps"])
     return instances_and_grasps(detections, peaks, metadata, params)
