@@ -175,11 +175,10 @@ class InstanceParams:
     """How detections and their grasps are read from SSG's outputs.
 
     score_threshold: a detection's score (0..1, 1 - the background's probability) must
-    exceed it. nms_iou: Fast NMS
-    overlap threshold. candidates: best-scored anchors kept before NMS. max_instances: at
-    most this many detections, best first. mask_threshold: instance-mask probability above
-    which a pixel belongs to the instance. jaw_length_px: jaw size of every grasp, input
-    px; None gives width / 2 (as grasp_core.postprocess).
+    exceed it. nms_iou: Fast NMS overlap threshold. candidates: best-scored anchors kept
+    before NMS. max_instances: at most this many detections, best first. mask_threshold:
+    instance-mask probability above which a pixel belongs to the instance. jaw_length_px:
+    jaw size of every grasp, input px; None gives width / 2 (as grasp_core.postprocess).
     """
 
     score_threshold: float = 0.3
@@ -213,9 +212,9 @@ class Instance:
     likeliest. score: detection score, 1 - the background's probability, 0..1. box: (x0,
     y0, x1, y1). mask: (h, w) bool on the prototype grid, cropped by the box: cell (i, j)
     covers the input px centred on ((j + 0.5) * mask_stride - 0.5, (i + 0.5) * mask_stride
-    - 0.5). mask_stride: input px
-    per mask cell. Masks stay at the resolution the network predicts them: upsampling
-    every one to the input costs more than the rest of the decoding.
+    - 0.5). mask_stride: input px per mask cell. Masks stay at the resolution the network
+    predicts them: upsampling every one to the input costs more than the rest of the
+    decoding.
     """
 
     instance_id: int
@@ -274,8 +273,9 @@ def decode_instances(
             f"spec gives {len(anchors)}"
         )
     # A detection's score is the probability that its anchor holds an object (1 - that of
-    # the background), its class the likeliest: on novel objects the class probabilities
-    # spread over alike families, and the likeliest class's alone misses objects (README).
+    # the background), its class the likeliest: on novel objects the shipped SSG often
+    # spreads an object's probability over several classes, and the likeliest class's
+    # alone missed a third of them (models/ssg.md).
     probabilities = outputs["scores"]
     classes = probabilities[:, 1:].argmax(axis=1)
     scores = 1.0 - probabilities[:, 0]
