@@ -12,7 +12,9 @@ across it) from the fingertips up to SWEEP_HEIGHT_M above them. Points of that c
 sampled, each sample's pixel is read from the depth image, and the surface point seen
 there is in the finger's way when it lies inside the column more than TIP_TOLERANCE_M above
 the fingertips. Seen points, not sampled ones, decide, so an object standing in front of
-the column (between it and the camera) does not count. Holes in the depth count as free.
+the column (between it and the camera) does not count. Holes in the depth count as free,
+and so do samples outside the image: counting those as in the way cleared fewer objects
+on the simulated tables (UR5 88.9 against 91.9 %, WidowX 78.8 against 81.8 %, README).
 A grasp is blocked when such points cover a finger's whole footprint: a finger that lands
 on part of something (a mug's handle, the rounded side of a lying cylinder, a neighbour's
 edge) pushes it aside or slides off it and still closes on the object. Stricter settings
