@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -213,7 +212,14 @@ def run_window(
     """Runs a fresh graph replaying at rate_hz for ``seconds`` once the model serves;
     returns the counts at the start and the end of that window, its length (s) and the
     (s, RSS MB) samples taken every args.sample_s."""
-    workdir = Path(tempfile.mkdtemp(prefix="soak_"))
+    # The nodes' parameter files (--processes) live as long as the window.
+    with tempfile.TemporaryDirectory(prefix="soak_") as workdir:
+        return _run_window(args, rate_hz, seconds, progress, Path(workdir))
+
+
+def _run_window(
+    args: argparse.Namespace, rate_hz: float, seconds: float, progress: bool, workdir: Path
+) -> tuple[Counts, Counts, float, list[tuple[float, float]]]:
     graph, monitor, processes = start_graph(args, rate_hz, workdir)
     pids = [process.pid for process in processes]
     try:
@@ -240,7 +246,6 @@ def run_window(
     finally:
         stop_processes(processes)
         graph.close()
-        shutil.rmtree(workdir)
 
 
 def soak(args: argparse.Namespace) -> dict:
