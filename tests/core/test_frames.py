@@ -15,6 +15,7 @@ import pytest
 from grasp_core.frames import (
     invert,
     load_camera_calibration,
+    quaternions,
     transform_from_dict,
     transform_from_xyz_quat,
     xyz_quat,
@@ -72,6 +73,16 @@ def test_invert_and_xyz_quat_round_trip() -> None:
     again = transform_from_xyz_quat(xyz, quat)
     np.testing.assert_allclose(again, t, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(quat), 1.0)
+
+
+def test_quaternions_of_hand_written_turns() -> None:
+    quarter_z = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    half_x = [[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]
+    quats = quaternions(np.array([np.eye(3), quarter_z, half_x]))
+    # q and -q are the same rotation: compare up to sign.
+    expected = np.array([[0, 0, 0, 1], [0, 0, H, H], [1, 0, 0, 0]])
+    for q, e in zip(quats, expected, strict=True):
+        assert min(np.abs(q - e).max(), np.abs(q + e).max()) < 1e-12
 
 
 ARM_YAML = """\

@@ -55,3 +55,17 @@ def test_bad_buffers_and_requests_raise_clear_errors() -> None:
         encode_image(np.zeros((5, 7, 4), np.uint8), "bgra8")
     with pytest.raises(InputError, match="rgb8 needs a uint8 array with 3 channel"):
         encode_image(RGB.astype(np.float32), "rgb8")
+
+
+def test_unpadded_images_are_read_only_views_of_the_message_buffer() -> None:
+    depth = RNG.integers(0, 65535, (5, 7), dtype=np.uint16)
+    step, data = encode_image(depth, "16UC1")
+    buffer = bytearray(data)
+    decoded = decode_image(buffer, 5, 7, "16UC1", step)
+    assert np.shares_memory(decoded, np.frombuffer(buffer, np.uint8))
+    with pytest.raises(ValueError, match="read-only"):
+        decoded[0, 0] = 1
+    # Reordered channels are a new array, the caller's to change.
+    bgr = decode_image(encode_image(RGB, "bgr8")[1], 5, 7, "bgr8", 21)
+    bgr[0, 0] = 0
+    assert bgr.flags.writeable

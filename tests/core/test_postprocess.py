@@ -114,6 +114,16 @@ def test_three_bins_use_the_bin_of_highest_quality():
     assert [g.width for g in grasps] == pytest.approx([0.4 * 150, 0.3 * 150])
 
 
+def test_the_best_bin_at_a_few_pixels_is_that_of_the_whole_map_ties_to_the_first():
+    quality = np.stack([blob(40, 40, 0.5), blob(40, 40, 0.8), blob(75, 20, 0.95)])
+    quality[1, :10] = quality[2, :10] = quality[0, :10] = 0.4  # rows where all bins tie
+    decoded = decode_maps(quality, *uniform_maps(0.0, 0.3, bins=3), meta(3), PostprocessParams())
+    vs, us = np.indices((SIZE, SIZE)).reshape(2, -1)
+    np.testing.assert_array_equal(decoded.bins_at(vs, us), decoded.bin_index.ravel())
+    assert set(np.unique(decoded.bin_index)) == {0, 1, 2}
+    assert (decoded.bin_index[:4] == 0).all()  # rows of ties beyond the blur's 6 px reach
+
+
 def test_peaks_closer_than_min_distance_give_one_grasp():
     quality = (blob(40, 40, 0.9, sigma=1.5) + blob(52, 40, 0.7, sigma=1.5))[np.newaxis]
     maps = uniform_maps(0.0, 0.3)

@@ -58,16 +58,18 @@ class DecodedMaps:
     """The per-pixel grasp of the best angle bin over the input px.
 
     quality: (H, W) smoothed quality of the best bin (unitless, about 0..1), float32.
-    bin_index: (H, W) the best bin. cos2_bins, sin2_bins, width_bins: the network's raw
-    (N, H, W) maps of every bin. metadata: the model's (its width scale).
+    quality_bins: (N, H, W) the smoothed quality of every bin. cos2_bins, sin2_bins,
+    width_bins: the network's raw (N, H, W) maps of every bin. metadata: the model's (its
+    width scale).
 
-    The chosen bin's maps (cos2, sin2, width_px in input px >= 0, angle in rad in
-    [-pi/2, pi/2)) are gathered on first use; serving reads them at the peaks only
-    (angle_at, width_at), which saves a gather and an arctangent over every pixel per frame.
+    The best bin of every pixel (bin_index) and its maps (cos2, sin2, width_px in input px
+    >= 0, angle in rad in [-pi/2, pi/2)) are found on first use; serving reads them at the
+    peaks only (angle_at, width_at), which saves a pass over every bin and pixel, a gather
+    and an arctangent per frame.
     """
 
     quality: np.ndarray
-    bin_index: np.ndarray
+    quality_bins: np.ndarray
     cos2_bins: np.ndarray
     sin2_bins: np.ndarray
     width_bins: np.ndarray
@@ -80,6 +82,23 @@ class DecodedMaps:
         best = self.bin_index
         flat = (best * best.size + np.arange(best.size).reshape(best.shape)).ravel()
         return stack.ravel().take(flat).reshape(best.shape)
+
+    @cached_property
+    def bin_index(self) -> np.ndarray:
+        """(H, W) the bin of highest smoothed quality per pixel (the first on ties)."""
+        # A pass per bin over contiguous planes; argmax along the bin axis reads strided
+        # memory and takes several times as long.
+        best_quality = self.quality_bins[0].copy()
+        best = np.zeros(best_quality.shape, dtype=np.intp)
+        for index in range(1, len(self.quality_bins)):
+            higher = self.quality_bins[index] > best_quality
+            best[higher] = index
+            np.maximum(best_quality, self.quality_bins[index], out=best_quality)
+        return best
+
+    def bins_at(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The best bin at pixels (v, u) only (the first on ties)."""
+        return self.quality_bins[:, v, u].argmax(axis=0)
 
     @cached_property
     def cos2(self) -> np.ndarray:
@@ -103,12 +122,12 @@ class DecodedMaps:
 
     def angle_at(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Angles (rad) at pixels (v, u) only."""
-        b = self.bin_index[v, u]
+        b = self.bins_at(v, u)
         return angle_from_maps(self.cos2_bins[b, v, u], self.sin2_bins[b, v, u])
 
     def width_at(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Openings (input px, >= 0) at pixels (v, u) only."""
-        return self._width(self.width_bins[self.bin_index[v, u], v, u])
+        return self._width(self.width_bins[self.bins_at(v, u), v, u])
 
 
 def width_from_map(width_map: np.ndarray | float, metadata: ModelMetadata) -> np.ndarray | float:
@@ -194,20 +213,7 @@ def decode_maps(
         )
     )
     smoothed = smooth_quality(quality, params.quality_sigma_px)
-    best_quality, best = _best_bin(smoothed)
-    return DecodedMaps(best_quality, best, cos2, sin2, width, metadata)
-
-
-def _best_bin(quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel of an (N, H, W) stack: the highest quality and its bin (the first on ties)."""
-    # A pass per bin over contiguous planes; argmax along the bin axis reads strided memory.
-    best_quality = quality[0].copy()
-    best = np.zeros(best_quality.shape, dtype=np.intp)
-    for index in range(1, len(quality)):
-        higher = quality[index] > best_quality
-        best[higher] = index
-        np.maximum(best_quality, quality[index], out=best_quality)
-    return best_quality, best
+    return DecodedMaps(smoothed.max(axis=0), smoothed, cos2, sin2, width, metadata)
 
 
 def find_peaks(quality: np.ndarray, params: PostprocessParams) -> tuple[np.ndarray, np.ndarray]:

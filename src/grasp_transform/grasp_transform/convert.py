@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 from geometry_msgs.msg import Point, TransformStamped
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from grasp_camera.messages import DEPTH_TOPIC, camera_intrinsics, image_array
-from grasp_core.frames import transform_from_xyz_quat
+from grasp_core.frames import quaternions, transform_from_xyz_quat
 from grasp_core.grasp import ImageGrasp
 from grasp_core.gripper import GripperSpec
 from grasp_core.markers import SEGMENTS_PER_GRASP, gripper_segments, quality_colours
@@ -59,7 +58,7 @@ def transform_matrix(msg: TransformStamped) -> np.ndarray:
 def grasp_array(result: BaseGrasps, detections: ImageGraspArray, header: Header) -> GraspArray:
     """GraspArray (header: the frame's stamp, the base frame) of the kept grasps, best first."""
     out = GraspArray(header=header)
-    quats = Rotation.from_matrix(result.poses.rotations).as_quat() if len(result.poses) else ()
+    quats = quaternions(result.poses.rotations) if len(result.poses) else ()
     for k, i in enumerate(result.indices):
         source = detections.grasps[i]
         grasp = Grasp(
