@@ -11,10 +11,9 @@ from grasp_sim.scene import TableScene, look_at
 OVERHEAD = look_at(np.array([0.0, 0.0, 0.6]), np.zeros(3))
 
 
-def single_object_scene(parts: Part | list[Part], yaw: float = 0.0) -> TableScene:
-    """A table with one object (a part or a list of them) resting at the origin, turned by
-    ``yaw`` rad about z."""
-    obj = ObjectModel("test_object", "box", (parts,) if isinstance(parts, Part) else tuple(parts))
+def single_object_scene(part: Part, yaw: float = 0.0) -> TableScene:
+    """A table with one object resting at the origin, turned by ``yaw`` rad about z."""
+    obj = ObjectModel("test_object", "box", (part,))
     scene = TableScene([obj], np.random.default_rng(0), D435_COLOR_640X480)
     # Upright from just above the table, not at a random pose.
     scene.set_pose(

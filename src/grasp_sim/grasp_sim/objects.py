@@ -98,13 +98,8 @@ def _mug(rng: np.random.Generator) -> list[Part]:
 
 
 def _bowl(rng: np.random.Generator) -> list[Part]:
-    radius, height = rng.uniform(0.05, 0.08), rng.uniform(0.035, 0.06)
-    return bowl_parts(radius, height, math.radians(rng.uniform(20, 40)))
-
-
-def bowl_parts(radius: float, height: float, flare: float, wall: float = 0.006) -> list[Part]:
-    """A bowl upright about its body z: rim radius and height in m, walls ``wall`` m thick
-    leaning out by ``flare`` rad from the vertical on a flat bottom."""
+    radius, height, wall = rng.uniform(0.05, 0.08), rng.uniform(0.035, 0.06), 0.006
+    flare = math.radians(rng.uniform(20, 40))
     bottom = radius - height * math.tan(flare)
     parts = [Part("cylinder", (bottom, wall / 2), (0, 0, -height / 2 + wall / 2))]
     slant = height / math.cos(flare)
