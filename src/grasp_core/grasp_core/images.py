@@ -56,9 +56,9 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgba8": (np.dtype(np.uint8), 4),
     "bgra8": (np.dtype(np.uint8), 4),
 }
-# The RGB channels of each colour encoding other than rgb8, as a slice of its channels (a
-# view: rgb8 frames, the common case, are decoded with no copy beyond the one out of the
-# message buffer).
+# The RGB channels of each colour encoding other than rgb8, as a slice of its channels;
+# these are copied out of the message buffer, while rgb8 frames, the common case, are read
+# in place (decode_image).
 RGB_CHANNELS = {"bgr8": slice(None, None, -1), "rgba8": slice(0, 3), "bgra8": slice(2, None, -1)}
 
 
