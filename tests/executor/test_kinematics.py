@@ -25,6 +25,7 @@ from grasp_executor.planning import (
     plan_pick,
     released_pose,
     twisted_pose,
+    unplannable,
 )
 
 ARMS = Path(__file__).resolve().parents[2] / "src/grasp_bringup/config/arms"
@@ -227,8 +228,9 @@ def test_grasp_versions_lean_step_by_step_each_with_its_half_turn() -> None:
     grasp = _pose([0.4, 0.1, 0.02], down)
     versions = list(grasp_versions(grasp, 0.06, max_lean_rad=0.6))
     assert len(versions) == 3  # as given, 15 and 30 degrees: 45 would pass 0.6 rad
-    np.testing.assert_allclose(versions[0][0], grasp)
-    for k, (pose, turned) in enumerate(versions):
+    np.testing.assert_allclose(versions[0][1], grasp)
+    for k, (lean, pose, turned) in enumerate(versions):
+        assert lean == pytest.approx(k * LEAN_STEP_RAD)
         assert np.arccos(-pose[2, 2]) == pytest.approx(k * LEAN_STEP_RAD, abs=1e-6)
         # The half turn: same origin and approach, closing axis reversed.
         np.testing.assert_allclose(turned[:3, 3], pose[:3, 3])
@@ -236,6 +238,19 @@ def test_grasp_versions_lean_step_by_step_each_with_its_half_turn() -> None:
         np.testing.assert_allclose(turned[:3, 0], -pose[:3, 0])
     on_axis = _pose([0.0, 0.0, 0.02], down)  # nowhere to lean: only the grasp as given
     assert len(list(grasp_versions(on_axis, 0.06, max_lean_rad=0.6))) == 1
+
+
+def test_an_unplannable_grasp_names_the_reason_as_given_and_leaned() -> None:
+    # Without leaning, only the grasp as given's reason (its half turn's adds nothing).
+    assert str(unplannable([(0.0, "no IK"), (0.0, "no IK either")])) == "no IK"
+    leaned = unplannable([(0.0, "no IK"), (0.0, "x"), (0.26, "y"), (0.52, "outside")])
+    assert str(leaned) == "no IK; leaned 30 degrees toward the base: outside"
+    # On an arm: 0.79 m out and 0.45 m aside the Kinova reaches neither way.
+    kin = ArmKinematics(load_arm_config(ARMS / "kinova.yaml"))
+    grasp = _pose([0.79, 0.45, 0.02], Rotation.from_euler("xz", [np.pi, 0.3]).as_matrix())
+    place = next(iter(kin.config.places.values()))
+    with pytest.raises(PlanningError, match=r"^the pre-grasp .*; leaned 30 degrees toward"):
+        plan_pick(kin, kin.config.home, grasp, 0.04, place)
 
 
 def test_a_grasp_out_of_reach_straight_down_is_planned_leaning() -> None:

@@ -24,13 +24,13 @@ from grasp_core.frames import invert, xyz_quat
 from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.planning import (
     PickParams,
-    PlanningError,
     grasp_versions,
     offset_along,
     pick_opening,
     place_pose,
     released_pose,
     twisted_pose,
+    unplannable,
 )
 
 # segment -> (pose key of the plan, pipeline); "release" tries RELEASE_TURNS instead.
@@ -90,16 +90,16 @@ class MoveItBackend:
     def plan(self, grasp: np.ndarray, width: float, place: np.ndarray) -> PosePlan:
         """The poses of the first version of the grasp (planning.grasp_versions) whose every
         pose lies in the workspace and whose pre-grasp and grasp have an inverse-kinematics
-        solution; PlanningError with the grasp as given's reason when none has."""
+        solution; PlanningError (planning.unplannable) with the reasons when none has."""
         opening = pick_opening(width, self.config.gripper)
-        errors: list[str] = []
-        for versions in grasp_versions(grasp, opening, self.params.max_lean_rad):
+        reasons: list[tuple[float, str]] = []
+        for lean, *versions in grasp_versions(grasp, opening, self.params.max_lean_rad):
             for version in versions:
                 poses = self._poses(version, place)
-                if (error := self._unplannable(poses)) is None:
+                if (reason := self._unplannable(poses)) is None:
                     return PosePlan(poses, opening)
-                errors.append(error)
-        raise PlanningError(errors[0])
+                reasons.append((lean, reason))
+        raise unplannable(reasons)
 
     def _poses(self, grasp: np.ndarray, place: np.ndarray) -> dict[str, np.ndarray]:
         poses = {

@@ -7,7 +7,7 @@ checked against the workspace by grasp_executor.kinematics, so a plan never leav
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -124,18 +124,30 @@ def leaned_pose(grasp: np.ndarray, lean_rad: float, opening: float) -> np.ndarra
 
 def grasp_versions(
     grasp: np.ndarray, opening: float, max_lean_rad: float
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The poses (4x4, base frame) a backend may plan for ``grasp``, least lean first: the
-    grasp as given, then leaned toward the base (leaned_pose, fingers open to ``opening``
-    m) in LEAN_STEP_RAD steps up to max_lean_rad; each with its half turn about the approach
-    axis, the same grasp for a parallel gripper, which the arm may reach when the other
-    is beyond a joint limit."""
+) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
+    """The poses (4x4, base frame) a backend may plan for ``grasp``, least lean first, as
+    (lean rad, pose, its half turn): the grasp as given, then leaned toward the base
+    (leaned_pose, fingers open to ``opening`` m) in LEAN_STEP_RAD steps up to max_lean_rad;
+    each with its half turn about the approach axis, the same grasp for a parallel gripper,
+    which the arm may reach when the other is beyond a joint limit."""
     steps = int(max_lean_rad / LEAN_STEP_RAD + 1e-9)
     for lean in LEAN_STEP_RAD * np.arange(steps + 1):
         pose = leaned_pose(grasp, lean, opening) if lean else grasp
         if pose is None:
             return
-        yield pose, pose @ HALF_TURN_ABOUT_Z
+        yield float(lean), pose, pose @ HALF_TURN_ABOUT_Z
+
+
+def unplannable(reasons: Sequence[tuple[float, str]]) -> PlanningError:
+    """The error for a grasp none of whose versions (grasp_versions) could be planned, from
+    each tried version's (lean rad, reason): the grasp as given's reason and, when leaning
+    was tried, the most leaned version's, which often differs (a lean that brings the grasp
+    within reach can take a transfer motion out of the workspace)."""
+    message = reasons[0][1]
+    lean, last = reasons[-1]
+    if lean > 0:
+        message += f"; leaned {np.degrees(lean):.0f} degrees toward the base: {last}"
+    return PlanningError(message)
 
 
 # A width clamped to the max opening and sent as float32 (grasp_interfaces/Grasp) comes back
@@ -172,17 +184,17 @@ def plan_pick(
     Raises PlanningError naming the stage the grasp as given cannot reach.
     """
     opening = pick_opening(width, kinematics.config.gripper)
-    errors: list[str] = []
-    for versions in grasp_versions(grasp, opening, params.max_lean_rad):
+    reasons: list[tuple[float, str]] = []
+    for lean, *versions in grasp_versions(grasp, opening, params.max_lean_rad):
         plans: list[PickPlan] = []
         for candidate in versions:
             try:
                 plans.append(_plan_one(kinematics, start, candidate, opening, place, params))
             except (PlanningError, WorkspaceError) as err:
-                errors.append(str(err))
+                reasons.append((lean, str(err)))
         if plans:
             return min(plans, key=lambda plan: np.abs(plan.to_pregrasp[-1] - start).sum())
-    raise PlanningError(errors[0])
+    raise unplannable(reasons)
 
 
 def _plan_one(
