@@ -13,15 +13,13 @@ import threading
 import time
 from dataclasses import asdict, fields
 
-import rclpy
 from builtin_interfaces.msg import Time
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from grasp_camera.frame import CameraError, CameraSource
 from grasp_camera.messages import OPTICAL_FRAME, CameraPublisher
 from grasp_camera.sources import SourceSettings, make_source
-from grasp_core.interpreter import share_interpreter
+from grasp_core.node_process import run_node
 
 # Parameters: the source's settings (sources.SourceSettings, same names and defaults) and these.
 PARAMETERS = {
@@ -89,13 +87,4 @@ class CameraNode(Node):
 
 
 def main() -> None:
-    share_interpreter()
-    rclpy.init()
-    node = CameraNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(CameraNode)

@@ -372,8 +372,8 @@ def grasps_in_base(
     widths = np.minimum(poses.widths, settings.gripper.max_opening)
     share = np.zeros(len(poses))
     openings = settings.gripper.approach_opening(widths)
-    seen = SeenDepth(depth, intrinsics, base_from_optical, depth_scale_m)
     if settings.check_fingers:
+        seen = SeenDepth(depth, intrinsics, base_from_optical, depth_scale_m)
         share = blocked_share(poses.positions, poses.rotations, openings, seen, settings.gripper)
     blocked = share >= BLOCKED_SHARE
     turnable = np.flatnonzero(blocked & ~(low_quality | too_wide | outside))

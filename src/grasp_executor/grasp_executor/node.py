@@ -12,16 +12,15 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from grasp_core.arm import load_arm_config
 from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import transform_from_xyz_quat
-from grasp_core.interpreter import share_interpreter
+from grasp_core.node_process import run_node
 from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError
 from grasp_executor.planning import BuiltinBackend, PickParams, PlanningError
@@ -270,15 +269,4 @@ class ExecutorNode(Node):
 
 
 def main() -> None:
-    share_interpreter()
-    rclpy.init()
-    node = ExecutorNode()
-    executor = queue_callbacks_once(rclpy.executors.MultiThreadedExecutor())
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C or the launch system stopping the node
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(ExecutorNode, lambda: queue_callbacks_once(MultiThreadedExecutor()))

@@ -14,9 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -32,7 +30,7 @@ from grasp_camera.messages import (
 )  # fmt: skip
 from grasp_core.draw import draw_grasps, tint_instances
 from grasp_core.instances import instance_image
-from grasp_core.interpreter import share_interpreter
+from grasp_core.node_process import run_node
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.preprocess import InputError
 from grasp_core.serving import (
@@ -208,13 +206,4 @@ class InferenceNode(Node):
 
 
 def main() -> None:
-    share_interpreter()
-    rclpy.init()
-    node = InferenceNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C or the launch system stopping the node
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(InferenceNode)

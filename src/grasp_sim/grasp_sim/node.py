@@ -17,9 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-import rclpy
 from ament_index_python.packages import get_package_share_directory
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -28,7 +26,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from grasp_camera.messages import CameraPublisher, depth_mm
 from grasp_core.arm import load_arm_config
-from grasp_core.interpreter import share_interpreter
+from grasp_core.node_process import run_node
 from grasp_sim.robot import GRIPPER_JOINT, SimRobot, trajectory_arrays
 
 PARAMETERS = {"arm": "ur5", "arm_config": "", "objects": 3, "seed": 0, "camera_rate_hz": 5.0}
@@ -155,13 +153,4 @@ class SimNode(Node):
 
 
 def main() -> None:
-    share_interpreter()
-    rclpy.init()
-    node = SimNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C or the launch system stopping the node
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimNode)

@@ -18,11 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
@@ -33,7 +32,7 @@ from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC, stamp_ns
 from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import load_camera_calibration
 from grasp_core.gripper import GripperSpec
-from grasp_core.interpreter import share_interpreter
+from grasp_core.node_process import run_node
 from grasp_core.pose import APPROACHES, TransformSettings
 from grasp_core.preprocess import InputError
 from grasp_core.workspace import Workspace
@@ -293,16 +292,5 @@ def load_yaml(path: str) -> dict:
 
 
 def main() -> None:
-    share_interpreter()
-    rclpy.init()
-    node = TransformNode()
     # Waiting DetectGrasps calls hold a thread each; the frames need one more.
-    executor = queue_callbacks_once(MultiThreadedExecutor(num_threads=4))
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C or the launch system stopping the node
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(TransformNode, lambda: queue_callbacks_once(MultiThreadedExecutor(num_threads=4)))
