@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -223,13 +224,73 @@ def _read_file_metadata(path: Path) -> ModelMetadata:
     return read_metadata(_open_session(path, ["CPUExecutionProvider"], options), path)
 
 
-class GraspPredictor:
-    """A pixel-wise grasp network (GR-ConvNet, GG-CNN2) served by ONNX Runtime.
+class OnnxPredictor:
+    """What both predictors share: an ONNX Runtime session of the model and its metadata,
+    one input buffer and output buffers bound once (nothing is allocated per frame), warm-up
+    runs, and a frame's three timed steps: make_input, the network, the subclass's decode.
 
     model_path: ONNX file with metadata. providers: preference order (see choose_providers).
-    params: how grasps are read from the maps. threads: intra-op threads (None: ONNX
-    Runtime's default, one per core). warmup_runs: inferences on a zero frame before the
-    first real one, so the first frame is not slow.
+    threads: intra-op threads (None: ONNX Runtime's default, one per core). warmup_runs:
+    inferences on a zero frame before the first real one, so the first frame is not slow.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        warmup_runs: int = 3,
+    ) -> None:
+        self.session, self.metadata = _load(model_path, providers, threads)
+        self._check_architecture(Path(model_path))
+        self.providers = self.session.get_providers()
+        h, w = self.metadata.input_size
+        self._input = np.zeros((1, self.metadata.channels, h, w), np.float32)
+        self._outputs = {
+            name: np.empty((1, *shape), np.float32)
+            for name, shape in self._output_shapes(Path(model_path)).items()
+        }
+        self._binding = _output_binding(self.session, self._outputs)
+        for _ in range(warmup_runs):
+            self.infer()
+
+    def _check_architecture(self, path: Path) -> None:
+        """Raise MetadataError when this predictor does not serve the model's architecture."""
+        raise NotImplementedError
+
+    def _output_shapes(self, path: Path) -> dict[str, tuple[int, ...]]:
+        """Each graph output's shape for one image, without the batch axis."""
+        raise NotImplementedError
+
+    def infer(self) -> dict[str, np.ndarray]:
+        """Run the network on the current input buffer; the outputs of the one image (no
+        batch axis), reused by the next run."""
+        _bind_input(self._binding, self._input)
+        self.session.run_with_iobinding(self._binding)
+        return {name: array[0] for name, array in self._outputs.items()}
+
+    def _run(
+        self,
+        rgb: np.ndarray | None,
+        depth: np.ndarray | None,
+        depth_scale_m: float,
+        crop: CropResize | None,
+    ) -> tuple[dict[str, np.ndarray], CropResize, tuple[float, float]]:
+        """make_input into the input buffer, then the network: the outputs, the crop and
+        the two steps' times, ms."""
+        t0 = time.perf_counter()
+        _, crop = make_input(
+            rgb, depth, self.metadata, depth_scale_m=depth_scale_m, crop=crop, out=self._input
+        )
+        t1 = time.perf_counter()
+        outputs = self.infer()
+        return outputs, crop, ((t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
+
+
+class GraspPredictor(OnnxPredictor):
+    """A pixel-wise grasp network (GR-ConvNet, GG-CNN2) served by ONNX Runtime.
+
+    params: how grasps are read from the maps; the other arguments as OnnxPredictor's.
     """
 
     def __init__(
@@ -240,29 +301,18 @@ class GraspPredictor:
         threads: int | None = None,
         warmup_runs: int = 3,
     ) -> None:
-        self.session, self.metadata = _load(model_path, providers, threads)
+        self.params = params if params is not None else PostprocessParams()
+        super().__init__(model_path, providers, threads, warmup_runs)
+
+    def _check_architecture(self, path: Path) -> None:
         if self.metadata.architecture == "ssg":
             raise MetadataError(
-                f"{model_path} holds an instance-wise ssg model: serve it with "
+                f"{path} holds an instance-wise ssg model: serve it with "
                 "InstancePredictor (open_predictor picks the right one)"
             )
-        self.params = params if params is not None else PostprocessParams()
-        self.providers = self.session.get_providers()
 
-        h, w = self.metadata.input_size
-        self._input = np.zeros((1, self.metadata.channels, h, w), np.float32)
-        self._outputs = {
-            name: np.empty((1, self.metadata.angle_bins, h, w), np.float32) for name in OUTPUT_NAMES
-        }
-        self._binding = _output_binding(self.session, self._outputs)
-        for _ in range(warmup_runs):
-            self.infer()
-
-    def infer(self) -> dict[str, np.ndarray]:
-        """Run the network on the current input buffer; the returned maps are reused."""
-        _bind_input(self._binding, self._input)
-        self.session.run_with_iobinding(self._binding)
-        return self._outputs
+    def _output_shapes(self, path: Path) -> dict[str, tuple[int, ...]]:
+        return dict.fromkeys(OUTPUT_NAMES, (self.metadata.angle_bins, *self.metadata.input_size))
 
     def predict(
         self,
@@ -278,30 +328,20 @@ class GraspPredictor:
         image region fed to the network (default: centred square). Raises InputError for
         unusable images.
         """
+        maps, crop, (preprocess_ms, inference_ms) = self._run(rgb, depth, depth_scale_m, crop)
         t0 = time.perf_counter()
-        _, crop = make_input(
-            rgb, depth, self.metadata, depth_scale_m=depth_scale_m, crop=crop, out=self._input
-        )
-        t1 = time.perf_counter()
-        maps = self.infer()
-        t2 = time.perf_counter()
         decoded = decode_maps(
-            maps["quality"][0],
-            maps["cos2theta"][0],
-            maps["sin2theta"][0],
-            maps["width"][0],
-            self.metadata,
-            self.params,
-        )
+            maps["quality"], maps["cos2theta"], maps["sin2theta"], maps["width"],
+            self.metadata, self.params,
+        )  # fmt: skip
         grasps = [crop.grasp_to_image(g) for g in grasps_from_maps(decoded, self.params)]
-        t3 = time.perf_counter()
         return Prediction(
             grasps=grasps,
             maps=decoded,
             crop=crop,
-            preprocess_ms=(t1 - t0) * 1e3,
-            inference_ms=(t2 - t1) * 1e3,
-            postprocess_ms=(t3 - t2) * 1e3,
+            preprocess_ms=preprocess_ms,
+            inference_ms=inference_ms,
+            postprocess_ms=(time.perf_counter() - t0) * 1e3,
         )
 
 
@@ -322,7 +362,7 @@ class InstancePrediction:
     postprocess_ms: float
 
 
-class InstancePredictor:
+class InstancePredictor(OnnxPredictor):
     """An instance-wise grasp network (SSG) served by ONNX Runtime; the same constructor
     arguments and predict() as GraspPredictor, with InstanceParams for params. Decoding,
     NMS and mask assembly run in numpy (grasp_core.instances)."""
@@ -335,41 +375,35 @@ class InstancePredictor:
         threads: int | None = None,
         warmup_runs: int = 3,
     ) -> None:
-        self.session, self.metadata = _load(model_path, providers, threads)
+        self.params = params if params is not None else InstanceParams()
+        super().__init__(model_path, providers, threads, warmup_runs)
+
+    @cached_property
+    def anchors(self) -> np.ndarray:
+        """The model's anchor boxes over the input (grasp_core.instances.make_anchors)."""
+        return make_anchors(self.metadata.input_size, self.metadata.anchors)
+
+    def _check_architecture(self, path: Path) -> None:
         if self.metadata.architecture != "ssg":
             raise MetadataError(
-                f"{model_path} holds a pixel-wise {self.metadata.architecture!r} model: "
+                f"{path} holds a pixel-wise {self.metadata.architecture!r} model: "
                 "serve it with GraspPredictor (open_predictor picks the right one)"
             )
-        self.params = params if params is not None else InstanceParams()
-        self.providers = self.session.get_providers()
-        self.anchors = make_anchors(self.metadata.input_size, self.metadata.anchors)
-        h, w = self.metadata.input_size
-        self._input = np.zeros((1, self.metadata.channels, h, w), np.float32)
+
+    def _output_shapes(self, path: Path) -> dict[str, tuple[int, ...]]:
         a, k = len(self.anchors), self.metadata.prototypes
         grid = {o.name: o.shape for o in self.session.get_outputs()}["prototypes"][1:3]
         if not all(_fixed(n) for n in grid):
             raise MetadataError(
-                f"{model_path}: the prototypes output has no fixed size ({grid}); export the "
+                f"{path}: the prototypes output has no fixed size ({grid}); export the "
                 "model with grasp_learning's export_onnx"
             )
-        shapes = {
+        return {
             "scores": (a, len(self.metadata.classes) + 1),
             "boxes": (a, 4),
             "coefficients": (a, len(COEFFICIENT_SETS), k),
             "prototypes": (*grid, k),
         }
-        self._outputs = {name: np.empty((1, *shapes[name]), np.float32) for name in shapes}
-        self._binding = _output_binding(self.session, self._outputs)
-        for _ in range(warmup_runs):
-            self.infer()
-
-    def infer(self) -> dict[str, np.ndarray]:
-        """Run the network on the current input buffer; outputs of the one image, no batch
-        axis, reused by the next run."""
-        _bind_input(self._binding, self._input)
-        self.session.run_with_iobinding(self._binding)
-        return {name: array[0] for name, array in self._outputs.items()}
 
     def predict(
         self,
@@ -380,23 +414,16 @@ class InstancePredictor:
     ) -> InstancePrediction:
         """One grasp per detected object, in full-image px; arguments as
         GraspPredictor.predict. Raises InputError for unusable images."""
+        outputs, crop, (preprocess_ms, inference_ms) = self._run(rgb, depth, depth_scale_m, crop)
         t0 = time.perf_counter()
-        _, crop = make_input(
-            rgb, depth, self.metadata, depth_scale_m=depth_scale_m, crop=crop, out=self._input
-        )
-        t1 = time.perf_counter()
-        outputs = self.infer()
-        t2 = time.perf_counter()
         instances, grasps = decode_instances(outputs, self.metadata, self.anchors, self.params)
-        grasps = [crop.grasp_to_image(g) for g in grasps]
-        t3 = time.perf_counter()
         return InstancePrediction(
-            grasps=grasps,
+            grasps=[crop.grasp_to_image(g) for g in grasps],
             instances=instances,
             crop=crop,
-            preprocess_ms=(t1 - t0) * 1e3,
-            inference_ms=(t2 - t1) * 1e3,
-            postprocess_ms=(t3 - t2) * 1e3,
+            preprocess_ms=preprocess_ms,
+            inference_ms=inference_ms,
+            postprocess_ms=(time.perf_counter() - t0) * 1e3,
         )
 
 
