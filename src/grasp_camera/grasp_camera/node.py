@@ -19,7 +19,7 @@ from rclpy.node import Node
 from grasp_camera.frame import CameraError, CameraSource
 from grasp_camera.messages import OPTICAL_FRAME, CameraPublisher
 from grasp_camera.sources import SourceSettings, make_source
-from grasp_core.node_process import run_node
+from grasp_core.node import run_node
 
 # Parameters: the source's settings (sources.SourceSettings, same names and defaults) and these.
 PARAMETERS = {

@@ -20,7 +20,7 @@ from rclpy.node import Node
 from grasp_core.arm import load_arm_config
 from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import transform_from_xyz_quat
-from grasp_core.node_process import run_node
+from grasp_core.node import run_node
 from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.kinematics import ArmKinematics, WorkspaceError
 from grasp_executor.planning import BuiltinBackend, PickParams, PlanningError

@@ -30,7 +30,7 @@ from grasp_camera.messages import (
 )  # fmt: skip
 from grasp_core.draw import draw_grasps, tint_instances
 from grasp_core.instances import instance_image
-from grasp_core.node_process import run_node
+from grasp_core.node import run_node
 from grasp_core.postprocess import PostprocessParams
 from grasp_core.preprocess import InputError
 from grasp_core.serving import (

@@ -26,7 +26,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from grasp_camera.messages import CameraPublisher, depth_mm
 from grasp_core.arm import load_arm_config
-from grasp_core.node_process import run_node
+from grasp_core.node import run_node
 from grasp_sim.robot import GRIPPER_JOINT, SimRobot, trajectory_arrays
 
 PARAMETERS = {"arm": "ur5", "arm_config": "", "objects": 3, "seed": 0, "camera_rate_hz": 5.0}

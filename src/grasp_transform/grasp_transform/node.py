@@ -32,7 +32,7 @@ from grasp_camera.messages import CAMERA_INFO_TOPIC, DEPTH_TOPIC, stamp_ns
 from grasp_core.callback_pool import queue_callbacks_once
 from grasp_core.frames import load_camera_calibration
 from grasp_core.gripper import GripperSpec
-from grasp_core.node_process import run_node
+from grasp_core.node import run_node
 from grasp_core.pose import APPROACHES, TransformSettings
 from grasp_core.preprocess import InputError
 from grasp_core.workspace import Workspace
