@@ -9,6 +9,7 @@ has, warms the session up and then reuses its input and output buffers on every 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -224,10 +225,11 @@ def _read_file_metadata(path: Path) -> ModelMetadata:
     return read_metadata(_open_session(path, ["CPUExecutionProvider"], options), path)
 
 
-class OnnxPredictor:
+class OnnxPredictor(ABC):
     """What both predictors share: an ONNX Runtime session of the model and its metadata,
     one input buffer and output buffers bound once (nothing is allocated per frame), warm-up
-    runs, and a frame's three timed steps: make_input, the network, the subclass's decode.
+    runs, and a frame's first two timed steps, make_input and the network; each subclass
+    decodes the outputs and times that itself.
 
     model_path: ONNX file with metadata. providers: preference order (see choose_providers).
     threads: intra-op threads (None: ONNX Runtime's default, one per core). warmup_runs:
@@ -254,13 +256,13 @@ class OnnxPredictor:
         for _ in range(warmup_runs):
             self.infer()
 
+    @abstractmethod
     def _check_architecture(self, path: Path) -> None:
         """Raise MetadataError when this predictor does not serve the model's architecture."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _output_shapes(self, path: Path) -> dict[str, tuple[int, ...]]:
         """Each graph output's shape for one image, without the batch axis."""
-        raise NotImplementedError
 
     def infer(self) -> dict[str, np.ndarray]:
         """Run the network on the current input buffer; the outputs of the one image (no
