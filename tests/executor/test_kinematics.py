@@ -240,6 +240,18 @@ def test_grasp_versions_lean_step_by_step_each_with_its_half_turn() -> None:
     assert len(list(grasp_versions(on_axis, 0.06, max_lean_rad=0.6))) == 1
 
 
+def test_the_widowx_reaches_leaned_grasps_past_half_a_metre() -> None:
+    # Simulated tables left objects there: one 0.46 m out and 0.22 m aside, whose leaned
+    # pick swung the grasp frame 1 mm past a 0.5 m workspace on its way to the place.
+    kin = ArmKinematics(load_arm_config(ARMS / "widowx.yaml"))
+    place = next(iter(kin.config.places.values()))
+    for xy in ([0.46, -0.22], [0.52, 0.0], [0.5, 0.2]):
+        for yaw in np.linspace(0.0, np.pi, 4, endpoint=False):
+            down = Rotation.from_euler("xz", [np.pi, yaw]).as_matrix()
+            plan = plan_pick(kin, kin.config.home, _pose([*xy, 0.02], down), 0.04, place)
+            assert np.arccos(-plan.grasp[2, 2]) > 0.2  # leaned
+
+
 def test_an_unplannable_grasp_names_the_reason_as_given_and_leaned() -> None:
     # Without leaning, only the grasp as given's reason (its half turn's adds nothing).
     assert str(unplannable([(0.0, "no IK"), (0.0, "no IK either")])) == "no IK"
