@@ -14,12 +14,13 @@ there is in the finger's way when it lies inside the column more than TIP_TOLERA
 the fingertips. Seen points, not sampled ones, decide, so an object standing in front of
 the column (between it and the camera) does not count. Holes in the depth count as free,
 and so do samples outside the image: counting those as in the way cleared fewer objects
-on the simulated tables (UR5 88.9 against 91.9 %, WidowX 78.8 against 81.8 %, README).
+on the simulated tables (UR5 88.9 against 91.9 %, WidowX 78.8 against 81.8 %;
+docs/table_clean.md).
 A grasp is blocked when such points cover a finger's whole footprint: a finger that lands
 on part of something (a mug's handle, the rounded side of a lying cylinder, a neighbour's
 edge) pushes it aside or slides off it and still closes on the object. Stricter settings
 (a third of the footprint, 6 mm above the tips) raised the success per attempt of the
-simulated table clean as much but left many more objects on the table (README).
+simulated table clean as much but left many more objects on the table (docs/table_clean.md).
 
 Frames: grasp poses in the base frame (grasp_core.pose), depth in the camera's optical
 frame; base_from_optical maps the latter to the former. Lengths in m.
@@ -175,7 +176,8 @@ def turned_free(
 
     A finger that comes down on a neighbour's edge often clears it a little further round,
     and the object between the fingers is still grasped across, if less squarely: on the
-    simulated table clean this cleared one more object in 20 tables of each arm (README).
+    simulated table clean this cleared one more object in 20 tables of each arm
+    (docs/table_clean.md).
     """
     steps = np.arange(1, int(max_turn_rad / TURN_STEP_RAD + 1e-9) + 1) * TURN_STEP_RAD
     angles = np.stack([steps, -steps], axis=1).ravel()  # +15, -15, +30, -30 degrees, ...
