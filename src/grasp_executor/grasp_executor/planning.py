@@ -181,7 +181,8 @@ def plan_pick(
     space is kept. A grasp neither version reaches is leaned toward the base (leaned_pose)
     in steps up to params.max_lean_rad: the least lean that plans is kept (on 10 simulated
     WidowX tables, 3 objects near the far edge were out of reach straight down).
-    Raises PlanningError naming the stage the grasp as given cannot reach.
+    Raises PlanningError naming the stage the grasp as given cannot reach, and the most
+    leaned version's (unplannable).
     """
     opening = pick_opening(width, kinematics.config.gripper)
     reasons: list[tuple[float, str]] = []
