@@ -88,3 +88,45 @@ def test_full_size_frames_reach_a_node_in_another_process(tmp_path: Path) -> Non
 def test_the_users_own_profile_file_wins() -> None:
     assert profile_environment(PROFILE, {}) == dict.fromkeys(PROFILE_VARIABLES, str(PROFILE))
     assert profile_environment(PROFILE, {"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}) == {}
+
+
+ACTION_PROBE = """
+import sys
+import rclpy
+from rclpy.action import ActionClient
+from grasp_interfaces.action import CleanTable
+
+rclpy.init()
+node = rclpy.create_node("probe")
+client = ActionClient(node, CleanTable, "/clean_table")
+print(client.wait_for_server(timeout_sec=float(sys.argv[1])))
+node.destroy_node()
+rclpy.shutdown()
+"""
+
+
+def test_a_multithreaded_node_serves_in_its_own_process_and_stops_cleanly(tmp_path: Path) -> None:
+    # The executor node's main(): run_node with its MultiThreadedExecutor factory.
+    params = tmp_path / "executor.yaml"
+    arm = ROOT / "src/grasp_bringup/config/arms/ur5.yaml"
+    params.write_text(json.dumps({"grasp_executor": {"ros__parameters": {
+        "arm_config": str(arm),
+    }}}))  # fmt: skip
+    env = os.environ | profile_environment(PROFILE, {}) | {
+        "ROS_DOMAIN_ID": str(DOMAIN_ID), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    }  # fmt: skip
+    executor = subprocess.Popen(
+        [sys.executable, "-c", "from grasp_executor.node import main; main()",
+         "--ros-args", "--params-file", str(params)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", ACTION_PROBE, "30"], env=env, capture_output=True,
+            text=True, timeout=90,
+        )  # fmt: skip
+    finally:
+        executor.send_signal(signal.SIGINT)
+        _, executor_err = executor.communicate(timeout=20)
+    assert probe.stdout.strip().splitlines()[-1] == "True", probe.stderr
+    assert executor.returncode == 0, executor_err
