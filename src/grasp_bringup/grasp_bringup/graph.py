@@ -16,7 +16,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from grasp_core.callback_pool import queue_callbacks_once
-from grasp_core.interpreter import share_interpreter
+from grasp_core.interpreter import share_cores, share_interpreter
 
 CLOSE_WAIT_S = 5.0  # for the callbacks still running when the graph closes
 SPIN_TIMEOUT_S = 0.05  # how long the spin loop waits for work before it checks for close
@@ -39,6 +39,7 @@ class NodeGraph:
 
     def __init__(self, domain_id: int | None = None, num_threads: int = 4) -> None:
         share_interpreter()  # every node of the graph shares this process's interpreter
+        share_cores()
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.executor = queue_callbacks_once(

@@ -1,7 +1,8 @@
-"""The life of a node process, shared by every node's main(): set the interpreter's switch
-interval, start ROS, spin the node until Ctrl-C or the launch system stops it, and shut
-down. The one module of grasp_core that imports ROS, as grasp_sim.node is grasp_sim's;
-only the nodes import it, so the rest of grasp_core runs without ROS.
+"""The life of a node process, shared by every node's main(): set how its threads share the
+interpreter and the cores (grasp_core.interpreter), start ROS, spin the node until Ctrl-C
+or the launch system stops it, and shut down. The one module of grasp_core that imports
+ROS, as grasp_sim.node is grasp_sim's; only the nodes import it, so the rest of grasp_core
+runs without ROS.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-from grasp_core.interpreter import share_interpreter
+from grasp_core.interpreter import share_cores, share_interpreter
 
 
 def run_node(
@@ -24,6 +25,7 @@ def run_node(
     executor that spins it, for nodes whose callbacks must run side by side.
     """
     share_interpreter()
+    share_cores()
     rclpy.init()
     node = make_node()
     executor = make_executor()
