@@ -56,33 +56,44 @@ def replay_folder(root: Path) -> Path:
     return root
 
 
-def test_full_size_frames_reach_a_node_in_another_process(tmp_path: Path) -> None:
-    params = tmp_path / "camera.yaml"
-    params.write_text(json.dumps({"grasp_camera": {"ros__parameters": {
-        "source": "replay", "replay_path": str(replay_folder(tmp_path / "replay")),
-        "rate_hz": 2.0,
-    }}}))  # fmt: skip
+def beside_node(
+    package: str, parameters: dict, tmp_path: Path, script: str, *args: str, timeout: float
+) -> tuple[subprocess.CompletedProcess, int, str]:
+    """Start ``package``'s node through its main(), as `ros2 run` does, in its own process
+    with ``parameters`` and the bringup's Fast DDS profile; run ``script`` with ``args`` in
+    another process beside it; then stop the node with Ctrl-C. Returns the script's result
+    and the node's exit code and stderr."""
+    params = tmp_path / f"{package}.yaml"
+    params.write_text(json.dumps({package: {"ros__parameters": parameters}}))
     env = os.environ | profile_environment(PROFILE, {}) | {
         "ROS_DOMAIN_ID": str(DOMAIN_ID), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
     }  # fmt: skip
-    camera = subprocess.Popen(
-        [sys.executable, "-c", "from grasp_camera.node import main; main()",
+    node = subprocess.Popen(
+        [sys.executable, "-c", f"from {package}.node import main; main()",
          "--ros-args", "--params-file", str(params)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        listener = subprocess.run(
-            [sys.executable, "-c", LISTENER, str(LISTEN_S)], env=env, capture_output=True,
-            text=True, timeout=60,
+        result = subprocess.run(
+            [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+            timeout=timeout,
         )  # fmt: skip
     finally:
-        camera.send_signal(signal.SIGINT)
-        _, camera_err = camera.communicate(timeout=20)
+        node.send_signal(signal.SIGINT)
+        _, node_err = node.communicate(timeout=20)
+    return result, node.returncode, node_err
+
+
+def test_full_size_frames_reach_a_node_in_another_process(tmp_path: Path) -> None:
+    replay = {"source": "replay", "replay_path": str(replay_folder(tmp_path / "replay"))}
+    listener, camera_rc, camera_err = beside_node(
+        "grasp_camera", {**replay, "rate_hz": 2.0}, tmp_path, LISTENER, str(LISTEN_S), timeout=60
+    )
     got = json.loads(listener.stdout.splitlines()[-1])
     # 2 Hz for 6 s, less the discovery at the start. Without the profile 0 colour images and
     # 0-1 depth images came through (at 5 Hz about half of them).
     assert got["color"] >= 8 and got["depth"] >= 8, got
-    assert camera.returncode == 0, camera_err
+    assert camera_rc == 0, camera_err
 
 
 def test_the_users_own_profile_file_wins() -> None:
@@ -107,26 +118,9 @@ rclpy.shutdown()
 
 def test_a_multithreaded_node_serves_in_its_own_process_and_stops_cleanly(tmp_path: Path) -> None:
     # The executor node's main(): run_node with its MultiThreadedExecutor factory.
-    params = tmp_path / "executor.yaml"
     arm = ROOT / "src/grasp_bringup/config/arms/ur5.yaml"
-    params.write_text(json.dumps({"grasp_executor": {"ros__parameters": {
-        "arm_config": str(arm),
-    }}}))  # fmt: skip
-    env = os.environ | profile_environment(PROFILE, {}) | {
-        "ROS_DOMAIN_ID": str(DOMAIN_ID), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-    }  # fmt: skip
-    executor = subprocess.Popen(
-        [sys.executable, "-c", "from grasp_executor.node import main; main()",
-         "--ros-args", "--params-file", str(params)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        probe = subprocess.run(
-            [sys.executable, "-c", ACTION_PROBE, "30"], env=env, capture_output=True,
-            text=True, timeout=90,
-        )  # fmt: skip
-    finally:
-        executor.send_signal(signal.SIGINT)
-        _, executor_err = executor.communicate(timeout=20)
+    probe, executor_rc, executor_err = beside_node(
+        "grasp_executor", {"arm_config": str(arm)}, tmp_path, ACTION_PROBE, "30", timeout=90
+    )
     assert probe.stdout.strip().splitlines()[-1] == "True", probe.stderr
-    assert executor.returncode == 0, executor_err
+    assert executor_rc == 0, executor_err
