@@ -243,25 +243,25 @@ class OnnxPredictor(ABC):
         threads: int | None = None,
         warmup_runs: int = 3,
     ) -> None:
-        self.session, self.metadata = _load(model_path, providers, threads)
-        self._check_architecture(Path(model_path))
+        self.path = Path(model_path)
+        self.session, self.metadata = _load(self.path, providers, threads)
+        self._check_architecture()
         self.providers = self.session.get_providers()
         h, w = self.metadata.input_size
         self._input = np.zeros((1, self.metadata.channels, h, w), np.float32)
         self._outputs = {
-            name: np.empty((1, *shape), np.float32)
-            for name, shape in self._output_shapes(Path(model_path)).items()
+            name: np.empty((1, *shape), np.float32) for name, shape in self._output_shapes().items()
         }
         self._binding = _output_binding(self.session, self._outputs)
         for _ in range(warmup_runs):
             self.infer()
 
     @abstractmethod
-    def _check_architecture(self, path: Path) -> None:
+    def _check_architecture(self) -> None:
         """Raise MetadataError when this predictor does not serve the model's architecture."""
 
     @abstractmethod
-    def _output_shapes(self, path: Path) -> dict[str, tuple[int, ...]]:
+    def _output_shapes(self) -> dict[str, tuple[int, ...]]:
         """Each graph output's shape for one image, without the batch axis."""
 
     def infer(self) -> dict[str, np.ndarray]:
@@ -306,14 +306,14 @@ class GraspPredictor(OnnxPredictor):
         self.params = params if params is not None else PostprocessParams()
         super().__init__(model_path, providers, threads, warmup_runs)
 
-    def _check_architecture(self, path: Path) -> None:
+    def _check_architecture(self) -> None:
         if self.metadata.architecture == "ssg":
             raise MetadataError(
-                f"{path} holds an instance-wise ssg model: serve it with "
+                f"{self.path} holds an instance-wise ssg model: serve it with "
                 "InstancePredictor (open_predictor picks the right one)"
             )
 
-    def _output_shapes(self, path: Path) -> dict[str, tuple[int, ...]]:
+    def _output_shapes(self) -> dict[str, tuple[int, ...]]:
         return dict.fromkeys(OUTPUT_NAMES, (self.metadata.angle_bins, *self.metadata.input_size))
 
     def predict(
@@ -385,19 +385,19 @@ class InstancePredictor(OnnxPredictor):
         """The model's anchor boxes over the input (grasp_core.instances.make_anchors)."""
         return make_anchors(self.metadata.input_size, self.metadata.anchors)
 
-    def _check_architecture(self, path: Path) -> None:
+    def _check_architecture(self) -> None:
         if self.metadata.architecture != "ssg":
             raise MetadataError(
-                f"{path} holds a pixel-wise {self.metadata.architecture!r} model: "
+                f"{self.path} holds a pixel-wise {self.metadata.architecture!r} model: "
                 "serve it with GraspPredictor (open_predictor picks the right one)"
             )
 
-    def _output_shapes(self, path: Path) -> dict[str, tuple[int, ...]]:
+    def _output_shapes(self) -> dict[str, tuple[int, ...]]:
         a, k = len(self.anchors), self.metadata.prototypes
         grid = {o.name: o.shape for o in self.session.get_outputs()}["prototypes"][1:3]
         if not all(_fixed(n) for n in grid):
             raise MetadataError(
-                f"{path}: the prototypes output has no fixed size ({grid}); export the "
+                f"{self.path}: the prototypes output has no fixed size ({grid}); export the "
                 "model with grasp_learning's export_onnx"
             )
         return {
