@@ -247,6 +247,7 @@ class Bench:
             holding_min_m=self.executor["holding_min_m"],
             max_candidates=self.executor["max_candidates"],
             tight_fit_m=self.executor["tight_fit_m"],
+            shakes=self.executor["release_shakes"],
         )
 
         def scored(attempt: Attempt) -> None:

@@ -13,7 +13,12 @@ from scipy.spatial.transform import Rotation
 
 from grasp_core.arm import load_arm_config
 from grasp_core.gripper import GripperSpec
-from grasp_executor.kinematics import ArmKinematics, WorkspaceError, time_path
+from grasp_executor.kinematics import (
+    MAX_WAYPOINT_STEP_RAD,
+    ArmKinematics,
+    WorkspaceError,
+    time_path,
+)
 from grasp_executor.planning import (
     LEAN_STEP_RAD,
     PickParams,
@@ -23,7 +28,9 @@ from grasp_executor.planning import (
     pick_opening,
     place_pose,
     plan_pick,
+    release_turns,
     released_pose,
+    shake_path,
     twisted_pose,
     unplannable,
 )
@@ -182,6 +189,26 @@ def test_release_tilts_the_gripper_in_place_after_the_place(arm: ArmKinematics) 
     )  # fmt: skip
     turn = Rotation.from_matrix(placed[:3, :3].T @ released[:3, :3]).as_rotvec()
     np.testing.assert_allclose(turn, [0.0, 0.6, 0.0], atol=1e-3)
+
+
+def test_a_shake_turns_the_gripper_about_the_place_and_comes_back() -> None:
+    arm = ArmKinematics(load_arm_config(ARMS / "ur5.yaml"))
+    place = next(iter(arm.config.places.values()))
+    placed = place_pose(place, np.eye(4))
+    at_place = arm.inverse(placed, arm.config.home)
+    params = PickParams()
+    path = shake_path(arm, at_place, placed, params)
+    np.testing.assert_allclose(path[0], at_place)
+    np.testing.assert_allclose(arm.forward(path[-1]), placed, atol=1e-3)
+    assert np.abs(np.diff(path, axis=0)).max() <= MAX_WAYPOINT_STEP_RAD  # no jumps
+    poses = [arm.forward(q) for q in path]
+    # The fingertips stay over the place while the gripper visits every turn (the UR5
+    # reaches all four there).
+    tips = np.array([p[:3, 3] for p in poses])
+    np.testing.assert_allclose(tips, np.tile(place, (len(poses), 1)), atol=2e-3)
+    for name, turn in release_turns(placed, params.release_tilt_rad).items():
+        nearest = min(np.abs(p[:3, :3] - turn[:3, :3]).max() for p in poses)
+        assert nearest < 1e-3, f"the shake never turns the gripper {name}"
 
 
 def test_a_width_at_the_max_opening_sent_as_float32_is_planned(arm: ArmKinematics) -> None:

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from grasp_core.arm import load_arm_config
-from grasp_core.frames import transform_from_xyz_quat
+from grasp_core.frames import invert, transform_from_xyz_quat, xyz_quat
 from grasp_executor.controller import MotionError
 from grasp_executor.planning import (
     LEAN_STEP_RAD,
     PickParams,
     PlanningError,
     place_pose,
+    release_turns,
     released_pose,
     twisted_pose,
 )
@@ -102,7 +103,7 @@ def _plan(backend):
 def test_the_release_tilts_else_twists_else_stays(backend) -> None:
     plan, grasp = _plan(backend)
     placed = place_pose(np.array([0.3, 0.4, 0.2]), grasp)
-    np.testing.assert_allclose(plan.poses["released"], released_pose(placed, 0.6))
+    np.testing.assert_allclose(plan.poses["tilted"], released_pose(placed, 0.6))
     np.testing.assert_allclose(plan.poses["twisted"], twisted_pose(placed))
     recorder = backend.moveit
     backend.move(plan, "release")  # the tilt plans
@@ -114,6 +115,24 @@ def test_the_release_tilts_else_twists_else_stays(backend) -> None:
     recorder.fail = {3, 4}  # neither plans: the arm stays, the pick goes on
     backend.move(plan, "release")
     assert recorder.executed == [0, 2] and len(recorder.goals) == 5
+
+
+def test_a_shake_out_turns_through_what_plans_and_needs_its_free_motions(backend) -> None:
+    place = np.array([0.3, 0.4, 0.2])
+    placed = place_pose(place, np.eye(4))
+    recorder = backend.moveit
+    recorder.fail = {2}  # the twist does not plan: the other turns still run
+    backend.shake_out(place)
+    assert recorder.executed == [0, 1, 3, 4, 5, 6]
+    expected = [placed, *release_turns(placed, 0.6).values(), placed]
+    for goal, pose in zip(recorder.goals, expected, strict=False):
+        flange = pose @ invert(backend.config.tool_offset)
+        np.testing.assert_allclose(_goal_pose(goal), np.concatenate(xyz_quat(flange)), atol=1e-9)
+    assert recorder.goals[-1] == {"configuration_name": "home"}
+    recorder.fail = {7}  # no free motion to the place: nothing runs
+    with pytest.raises(PlanningError, match="no free motion to shake"):
+        backend.shake_out(place)
+    assert len(recorder.executed) == 6
 
 
 def test_a_segment_that_does_not_plan_raises_and_home_is_the_named_state(backend) -> None:

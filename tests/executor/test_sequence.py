@@ -178,15 +178,61 @@ class StuckHand:
     def opening(self, plan):
         return 0.05
 
+    def shake_out(self, place):
+        self.calls.append(("shake_out", tuple(place)))
 
-def test_an_object_stuck_in_the_gripper_stops_the_run_before_any_motion() -> None:
+
+def test_an_object_stuck_in_the_gripper_is_shaken_then_stops_the_run_before_any_pick() -> None:
     hand = StuckHand()
-    sequence_ = PickSequence(hand, max_opening=0.085)
+    sequence_ = PickSequence(hand, max_opening=0.085, shakes=2)
     box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.9)
     result = clean_table(detect=lambda: [box], pick=lambda c: sequence_.pick(c, PLACE))
     assert len(result.attempts) == 1 and result.attempts[0].blocked
-    assert "stuck" in result.message and result.picked == 0
+    assert "stuck" in result.message and "2 shakes" in result.message and result.picked == 0
     assert not any(call[0] in ("plan", "move") for call in hand.calls)
+    # Each shake opens the gripper over the place and closes it to check.
+    assert hand.calls == [
+        ("grip", 0.0),
+        *[("grip", 0.085), ("shake_out", tuple(PLACE)), ("grip", 0.0)] * 2,
+        ("grip", 0.085),
+    ]
+
+
+class ShakenFreeHand(StuckHand):
+    """A StuckHand whose object falls out over the place at the first shake; then the empty
+    hand closes fully and the grasp holds a 4 cm object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stuck, self.closed = True, [0.0, 0.04, 0.04]
+
+    def plan(self, grasp, width, place):
+        return "plan"
+
+    def grip(self, opening):
+        self.calls.append(("grip", opening))
+        if opening != 0.0:
+            return opening
+        return 0.03 if self.stuck else self.closed.pop(0)
+
+    def shake_out(self, place):
+        super().shake_out(place)
+        self.stuck = False
+
+
+def test_an_object_shaken_out_over_the_place_lets_the_pick_go_on() -> None:
+    hand = ShakenFreeHand()
+    box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.9)
+    attempt = PickSequence(hand, max_opening=0.085).pick([box], PLACE)
+    assert attempt.success and not attempt.blocked
+    assert [c[0] for c in hand.calls].count("shake_out") == 1
+    assert hand.calls.index(("shake_out", tuple(PLACE))) < hand.calls.index(("move", "approach"))
+
+
+def test_no_shakes_means_a_stuck_object_stops_the_run_at_once() -> None:
+    hand = StuckHand()
+    attempt = PickSequence(hand, max_opening=0.085, shakes=0).pick([], PLACE)
+    assert attempt.blocked and hand.calls == [("grip", 0.0), ("grip", 0.085)]
 
 
 class UnreachableHand:
@@ -223,3 +269,15 @@ def test_grasps_that_barely_fit_the_gripper_are_tried_after_the_others() -> None
     hand = UnreachableHand()
     PickSequence(hand, max_opening=0.085).pick(candidates, PLACE)
     assert hand.planned == widths  # no tight fit: best first
+
+
+def test_the_builtin_shake_out_turns_over_the_place_and_ends_at_home(kinematics, robot) -> None:
+    backend = BuiltinBackend(kinematics, SimController(robot), PickParams())
+    followed: list[np.ndarray] = []
+    follow = backend.controller.follow
+    backend.controller.follow = lambda path, times: (followed.append(path), follow(path, times))
+    backend.shake_out(PLACE)
+    tips = np.array([kinematics.forward(q)[:3, 3] for q in followed[0]])
+    at_place = np.linalg.norm(tips - PLACE, axis=1) < 1e-3
+    assert at_place.sum() > 40  # the shake's waypoints, all with the fingertips at the place
+    np.testing.assert_allclose(robot.joint_positions(), kinematics.config.home, atol=0.02)

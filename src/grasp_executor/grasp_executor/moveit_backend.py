@@ -23,13 +23,14 @@ from grasp_core.arm import ArmConfig
 from grasp_core.frames import invert, xyz_quat
 from grasp_executor.controller import MotionError, RosJointController
 from grasp_executor.planning import (
+    RELEASE_TURNS,
     PickParams,
+    PlanningError,
     grasp_versions,
     offset_along,
     pick_opening,
     place_pose,
-    released_pose,
-    twisted_pose,
+    release_turns,
     unplannable,
 )
 
@@ -53,8 +54,8 @@ IK_TIMEOUT_S = 0.05
 REACHED_FIRST = ("pregrasp", "grasp")
 
 # The release turn is a courtesy, as in the built-in backend: the tilt, else the twist (an
-# arm that cannot tilt there, the 5-DoF WidowX), else the arm stays where it placed.
-RELEASE_TURNS = ("released", "twisted")
+# arm that cannot tilt there, the 5-DoF WidowX), else the arm stays where it placed
+# (planning.RELEASE_TURNS).
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,7 @@ class MoveItBackend:
             "lifted": offset_along(grasp, self.params.lift_m, np.array([0.0, 0.0, 1.0])),
             "place": place_pose(place, grasp),
         }
-        poses["released"] = released_pose(poses["place"], self.params.release_tilt_rad)
-        poses["twisted"] = twisted_pose(poses["place"])
+        poses.update(release_turns(poses["place"], self.params.release_tilt_rad))
         return poses
 
     def _unplannable(self, poses: dict[str, np.ndarray]) -> str | None:
@@ -158,6 +158,21 @@ class MoveItBackend:
 
     def opening(self, plan: PosePlan) -> float:
         return plan.opening
+
+    def shake_out(self, place: np.ndarray) -> None:
+        """To the place (free), each release turn that plans and back to the place pose
+        (straight), home (free), as the built-in backend's shake_out."""
+        placed = place_pose(place, np.eye(4))
+        turns = release_turns(placed, self.params.release_tilt_rad)
+        for goal, pipeline in (
+            (placed, "free"), *((turn, "straight") for turn in turns.values()),
+            (placed, "straight"), (None, "free"),
+        ):  # fmt: skip
+            trajectory = self._plan(goal, pipeline)
+            if trajectory is None and pipeline == "free":
+                raise PlanningError(f"MoveIt found no free motion to shake over {place} m")
+            if trajectory is not None:
+                self.moveit.execute(trajectory, controllers=[])
 
     def _flange_goal(self, grasp: np.ndarray) -> PoseStamped:
         flange = grasp @ invert(self.config.tool_offset)

@@ -93,13 +93,48 @@ def released_pose(place: np.ndarray, tilt_rad: float) -> np.ndarray:
     return place @ turn
 
 
-def twisted_pose(place: np.ndarray) -> np.ndarray:
-    """The place pose (4x4, base frame) turned a quarter turn about its approach axis: the
-    release of an arm that cannot tilt there (a 5-DoF arm pointing down turns only its
-    wrist). The fingers sweep round the grasp frame's origin, which stays where it is."""
+def twisted_pose(place: np.ndarray, turn_rad: float = np.pi / 2) -> np.ndarray:
+    """The place pose (4x4, base frame) turned by turn_rad (default a quarter turn) about its
+    approach axis: the release of an arm that cannot tilt there (a 5-DoF arm pointing down
+    turns only its wrist). The fingers sweep round the grasp frame's origin, which stays
+    where it is."""
+    c, s = np.cos(turn_rad), np.sin(turn_rad)
     turn = np.eye(4)
-    turn[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]
+    turn[:2, :2] = [[c, -s], [s, c]]
     return place @ turn
+
+
+def release_turns(place: np.ndarray, tilt_rad: float) -> dict[str, np.ndarray]:
+    """The poses (4x4, base frame) the open gripper turns to at the place pose ``place``,
+    all about the grasp frame's origin: tilted by tilt_rad in the closing plane, twisted a
+    quarter turn about the approach, then each the other way. The release turns to the
+    first of the first two the arm reaches; a shake (shake_path) visits all four."""
+    return {
+        "tilted": released_pose(place, tilt_rad),
+        "twisted": twisted_pose(place),
+        "tilted_back": released_pose(place, -tilt_rad),
+        "twisted_back": twisted_pose(place, -np.pi / 2),
+    }
+
+
+# The release turns the release segment tries, in order (release_turns' keys).
+RELEASE_TURNS = ("tilted", "twisted")
+
+
+def shake_path(
+    kinematics: ArmKinematics, at_place: np.ndarray, place: np.ndarray, params: PickParams
+) -> np.ndarray:
+    """(N, dof) joint path (rad) from ``at_place``, joints that put the grasp frame at the
+    place pose ``place`` (4x4, base frame), through every release turn (release_turns)
+    the arm reaches along a straight line, and back to the place pose: it shakes an object
+    wedged in the open gripper out over the place."""
+    path = [np.asarray(at_place, np.float64)[np.newaxis]]
+    turns = release_turns(place, params.release_tilt_rad)
+    for target in (*turns.values(), place):
+        leg = kinematics.cartesian_path(path[-1][-1], target, params.step_m)
+        if leg is not None:
+            path.append(leg[1:])
+    return np.vstack(path)
 
 
 def leaned_pose(grasp: np.ndarray, lean_rad: float, opening: float) -> np.ndarray | None:
@@ -216,8 +251,10 @@ def _plan_one(
     to_place = _free(kinematics, lift[-1], placed, params, "place pose")
     # The release turn is a courtesy: the tilt, else the twist (on 10 WidowX tables it freed
     # a mug hooked on a finger: 84.4 -> 86.7 % per attempt), else the arm stays put.
-    turns = (released_pose(placed, params.release_tilt_rad), twisted_pose(placed))
-    paths = (kinematics.cartesian_path(to_place[-1], turn, params.step_m) for turn in turns)
+    turns = release_turns(placed, params.release_tilt_rad)
+    paths = (
+        kinematics.cartesian_path(to_place[-1], turns[key], params.step_m) for key in RELEASE_TURNS
+    )
     release = next((path for path in paths if path is not None), to_place[-1:])
     to_home = _free(kinematics, release[-1], kinematics.forward(home), params, "home pose")
     return PickPlan(
@@ -298,3 +335,15 @@ class BuiltinBackend:
 
     def opening(self, plan: PickPlan) -> float:
         return plan.opening
+
+    def shake_out(self, place: np.ndarray) -> None:
+        kinematics, home = self.kinematics, self.kinematics.config.home
+        # The closing axis along the base's x: no grasp to follow.
+        placed = place_pose(place, np.eye(4))
+        to_place = _free(kinematics, self.controller.joints(), placed, self.params, "place pose")
+        shake = shake_path(kinematics, to_place[-1], placed, self.params)
+        to_home = _free(kinematics, shake[-1], kinematics.forward(home), self.params, "home pose")
+        path = np.vstack(
+            [to_place, shake[1:], to_home[1:], kinematics.joint_path(to_home[-1], home)[1:]]
+        )
+        self.controller.follow(path, time_path(path, kinematics.config.max_joint_speed))
