@@ -371,20 +371,21 @@ def grasps_in_base(
     outside = ~settings.workspace.contains(poses.positions)
     widths = np.minimum(poses.widths, settings.gripper.max_opening)
     share = np.zeros(len(poses))
-    openings = settings.gripper.approach_opening(widths)
+    blocked = np.zeros(len(poses), bool)
     if settings.check_fingers:
+        openings = settings.gripper.approach_opening(widths)
         seen = SeenDepth(depth, intrinsics, base_from_optical, depth_scale_m)
         share = blocked_share(poses.positions, poses.rotations, openings, seen, settings.gripper)
-    blocked = share >= BLOCKED_SHARE
-    turnable = np.flatnonzero(blocked & ~(low_quality | too_wide | outside))
-    if turnable.size and settings.max_turn_rad > 0:
-        rotations = poses.rotations.copy()
-        rotations[turnable], freed = turned_free(
-            poses.positions[turnable], rotations[turnable], openings[turnable], seen,
-            settings.gripper, settings.max_turn_rad,
-        )  # fmt: skip
-        blocked[turnable[freed]] = False
-        poses = replace(poses, rotations=rotations)
+        blocked = share >= BLOCKED_SHARE
+        turnable = np.flatnonzero(blocked & ~(low_quality | too_wide | outside))
+        if turnable.size and settings.max_turn_rad > 0:
+            rotations = poses.rotations.copy()
+            rotations[turnable], freed = turned_free(
+                poses.positions[turnable], rotations[turnable], openings[turnable], seen,
+                settings.gripper, settings.max_turn_rad,
+            )  # fmt: skip
+            blocked[turnable[freed]] = False
+            poses = replace(poses, rotations=rotations)
     for i in np.flatnonzero(low_quality | too_wide | outside | blocked):
         if reasons[i]:
             continue
