@@ -8,8 +8,9 @@ Free motions (to the pre-grasp, to the place, home) are planned by the pipeline 
 grasp-frame pose is checked against the configured workspace before planning. As in the
 built-in backend, a grasp whose pre-grasp or grasp has no inverse-kinematics solution
 (MoveIt's solver for the planning group) is tried in its half turn and then leaned toward
-the base (planning.grasp_versions), least lean first. The gripper stays on the gripper
-topic (grasp_executor.controller), as with the built-in backend.
+the base (planning.grasp_versions), least lean first. An object stuck in the hand is shaken
+out over the place through the same release turns (planning.release_turns). The gripper
+stays on the gripper topic (grasp_executor.controller), as with the built-in backend.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ backend, so the same logic drives a simulated arm in tests and a real one behind
 
 A pick tries the candidates best first: a candidate the arm cannot reach is skipped, a grasp
 that closes on nothing (gripper opening below ``holding_min_m``) backs out and retries the
-next candidate, and a dropped object fails the attempt. Poses are 4x4 grasp frames in the
-base frame (grasp_core.pose), m.
+next candidate, and a dropped object fails the attempt; an object still in the hand when a
+pick starts is shaken out over the place before the pick gives up. Poses are 4x4 grasp
+frames in the base frame (grasp_core.pose), m.
 """
 
 from __future__ import annotations
