@@ -223,8 +223,10 @@ class ShakenFreeHand(StuckHand):
 def test_an_object_shaken_out_over_the_place_lets_the_pick_go_on() -> None:
     hand = ShakenFreeHand()
     box = Candidate(grasp_at(BOX_GRASP), width=0.04, quality=0.9)
-    attempt = PickSequence(hand, max_opening=0.085).pick([box], PLACE)
+    stages: list[Stage] = []
+    attempt = PickSequence(hand, max_opening=0.085, report=stages.append).pick([box], PLACE)
     assert attempt.success and not attempt.blocked
+    assert stages[:3] == [Stage.PLACING, Stage.PLANNING, Stage.APPROACHING]
     assert [c[0] for c in hand.calls].count("shake_out") == 1
     assert hand.calls.index(("shake_out", tuple(PLACE))) < hand.calls.index(("move", "approach"))
 

@@ -154,6 +154,8 @@ class PickSequence:
         (Checking the hand right after each release instead closes the fingers on objects
         that hang loosely there and would fall off on the way home: on 20 simulated UR5
         tables that turned a cleared table into a stopped one.)"""
+        if self.shakes:
+            self.report(Stage.PLACING)  # what a client sees: the arm goes to the place
         for _ in range(self.shakes):
             self.backend.grip(self.max_opening)
             try:
