@@ -231,6 +231,20 @@ def test_an_object_shaken_out_over_the_place_lets_the_pick_go_on() -> None:
     assert hand.calls.index(("shake_out", tuple(PLACE))) < hand.calls.index(("move", "approach"))
 
 
+def test_a_shake_the_arm_cannot_make_stops_the_run_with_its_reason() -> None:
+    hand = StuckHand()
+
+    def unreachable(place):
+        hand.calls.append(("shake_out", tuple(place)))
+        raise PlanningError("the place pose has no inverse-kinematics solution")
+
+    hand.shake_out = unreachable
+    attempt = PickSequence(hand, max_opening=0.085, shakes=2).pick([], PLACE)
+    assert attempt.blocked and "no shake over the place: the place pose has no" in attempt.message
+    assert [c[0] for c in hand.calls].count("shake_out") == 1
+    assert hand.calls[-1] == ("grip", 0.085)  # left open
+
+
 def test_no_shakes_means_a_stuck_object_stops_the_run_at_once() -> None:
     hand = StuckHand()
     attempt = PickSequence(hand, max_opening=0.085, shakes=0).pick([], PLACE)

@@ -54,10 +54,6 @@ IK_TIMEOUT_S = 0.05
 # the lift, place and release are planned (and may fail) as their segments come.
 REACHED_FIRST = ("pregrasp", "grasp")
 
-# The release turn is a courtesy, as in the built-in backend: the tilt, else the twist (an
-# arm that cannot tilt there, the 5-DoF WidowX), else the arm stays where it placed
-# (planning.RELEASE_TURNS).
-
 
 @dataclass(frozen=True)
 class PosePlan:
@@ -131,6 +127,8 @@ class MoveItBackend:
     def move(self, plan: PosePlan, segment: str) -> None:
         key, pipeline = SEGMENTS[segment]
         if segment == "release":
+            # A courtesy, as in the built-in backend: the tilt, else the twist (an arm that
+            # cannot tilt there, the 5-DoF WidowX), else the arm stays where it placed.
             planned = (self._plan(plan.poses[k], pipeline) for k in RELEASE_TURNS)
             trajectory = next((t for t in planned if t is not None), None)
             if trajectory is not None:

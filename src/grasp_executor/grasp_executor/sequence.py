@@ -116,11 +116,10 @@ class PickSequence:
         moved = False
         # An object left between the fingers (wedged at the last place) would make every
         # later grasp look like a hold; an empty hand must close fully.
-        if self.backend.grip(0.0) > self.holding_min_m and not self._shaken_out(place):
+        if self.backend.grip(0.0) > self.holding_min_m and (stuck := self._shake_out(place)):
             return Attempt(
-                False, f"the gripper does not close: an object is stuck in it ({self.shakes} "
-                "shakes over the place did not free it)", Stage.GRASPING, None,
-                time.monotonic() - start, blocked=True,
+                False, f"the gripper does not close: an object is stuck in it ({stuck})",
+                Stage.GRASPING, None, time.monotonic() - start, blocked=True,
             )  # fmt: skip
         fresh = [c for c in candidates if not any(same_grasp(c.pose, f) for f in self.failed)]
         fresh.sort(key=lambda c: c.width > self.max_opening - self.tight_fit_m)  # stable
@@ -148,24 +147,26 @@ class PickSequence:
         message = "; ".join(reasons) if reasons else "no grasp candidates"
         return Attempt(False, message, Stage.PLANNING, None, time.monotonic() - start, moved=moved)
 
-    def _shaken_out(self, place: np.ndarray) -> bool:
+    def _shake_out(self, place: np.ndarray) -> str:
         """Shake the object in the hand out over the place until the gripper closes fully,
-        up to self.shakes times: whether it did. The gripper is left open when it did not.
+        up to self.shakes times: "" when it did, else why not, with the gripper left open.
         (Checking the hand right after each release instead closes the fingers on objects
         that hang loosely there and would fall off on the way home: on 20 simulated UR5
         tables that turned a cleared table into a stopped one.)"""
         if self.shakes:
             self.report(Stage.PLACING)  # what a client sees: the arm goes to the place
+        why = f"{self.shakes} shakes over the place did not free it"
         for _ in range(self.shakes):
             self.backend.grip(self.max_opening)
             try:
                 self.backend.shake_out(place)
-            except PlanningError:
+            except PlanningError as err:
+                why = f"no shake over the place: {err}"
                 break
             if self.backend.grip(0.0) <= self.holding_min_m:
-                return True
+                return ""
         self.backend.grip(self.max_opening)
-        return False
+        return why
 
     def _execute(self, plan: Any, candidate: Candidate) -> Attempt | None:
         """Run a plan; None when the gripper closed on nothing (it has backed out)."""
