@@ -47,7 +47,7 @@ PARAMETERS = {
     "max_candidates": 5,
     "tight_fit_m": 0.005,  # grasps this close to the max opening are tried after the others
     "holding_min_m": 0.004,  # a closed gripper wider than this holds something
-    "release_shakes": 2,  # shakes over the place for an object still in the hand after release
+    "release_shakes": 2,  # shakes over the place for an object found in the hand at a pick
     "detect_timeout_s": 10.0,
     "approach_m": 0.10,
     "lift_m": 0.15,

@@ -116,7 +116,7 @@ class PickSequence:
         moved = False
         # An object left between the fingers (wedged at the last place) would make every
         # later grasp look like a hold; an empty hand must close fully.
-        if self.backend.grip(0.0) > self.holding_min_m and (stuck := self._shake_out(place)):
+        if self.backend.grip(0.0) > self.holding_min_m and (stuck := self._free_hand(place)):
             return Attempt(
                 False, f"the gripper does not close: an object is stuck in it ({stuck})",
                 Stage.GRASPING, None, time.monotonic() - start, blocked=True,
@@ -147,7 +147,7 @@ class PickSequence:
         message = "; ".join(reasons) if reasons else "no grasp candidates"
         return Attempt(False, message, Stage.PLANNING, None, time.monotonic() - start, moved=moved)
 
-    def _shake_out(self, place: np.ndarray) -> str:
+    def _free_hand(self, place: np.ndarray) -> str:
         """Shake the object in the hand out over the place until the gripper closes fully,
         up to self.shakes times: "" when it did, else why not, with the gripper left open.
         (Checking the hand right after each release instead closes the fingers on objects
